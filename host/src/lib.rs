@@ -1,0 +1,10 @@
+//! byzhost: a research host for Byzantine-resilient decentralized learning.
+//!
+//! The pieces meet at plain `&[f32]` vectors: [`sandbox`] runs policy components under
+//! wasmtime and knows nothing of training; [`policy`] holds the plain types both sides use;
+//! [`cli`] turns typed arguments into validated work.
+
+pub mod cli;
+pub mod npy_io;
+pub mod policy;
+pub mod sandbox;

@@ -1,0 +1,25 @@
+//! The `byzhost` command line.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = byzhost::cli::Cli::parse();
+    match byzhost::cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // `error[CLASS]` for policy faults, so scripts can tell them apart.
+            let class = err
+                .chain()
+                .find_map(|e| e.downcast_ref::<byzhost::sandbox::PolicyError>())
+                .map(|p| format!("[{}]", p.kind.class()))
+                .unwrap_or_default();
+            eprintln!("error{class}: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

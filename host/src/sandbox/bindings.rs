@@ -1,0 +1,128 @@
+//! Host bindings of the `byz:policy@0.1.0` worlds, and conversions between their types and
+//! the plain types of [`crate::policy`].
+
+use anyhow::Result;
+use wasmtime::component::{HasSelf, Linker};
+
+use super::state::HostState;
+use crate::policy as p;
+
+pub mod defense {
+    wasmtime::component::bindgen!({
+        path: "../wit/0.1.0",
+        world: "defense-policy",
+    });
+}
+
+pub mod attack {
+    wasmtime::component::bindgen!({
+        path: "../wit/0.1.0",
+        world: "attack-policy",
+        // Share the interfaces both worlds import, so the host implements them once.
+        with: {
+            "byz:policy/types": super::defense::byz::policy::types,
+            "byz:policy/host": super::defense::byz::policy::host,
+        },
+    });
+}
+
+pub use defense::byz::policy::types as wit;
+
+/// Adds every host import either world may use.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
+    defense::DefensePolicy::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    Ok(())
+}
+
+pub fn info_from_wit(info: wit::PolicyInfo) -> p::PolicyInfo {
+    p::PolicyInfo {
+        name: info.name,
+        version: info.version,
+        kind: match info.kind {
+            wit::PolicyKind::Defense => p::PolicyKind::Defense,
+            wit::PolicyKind::Attack => p::PolicyKind::Attack,
+        },
+        description: info.description,
+        params: info
+            .params
+            .into_iter()
+            .map(|s| p::ParamSpec {
+                name: s.name,
+                ty: match s.ty {
+                    wit::ParamType::Boolean => p::ParamType::Boolean,
+                    wit::ParamType::Integer => p::ParamType::Integer,
+                    wit::ParamType::Float => p::ParamType::Float,
+                    wit::ParamType::Text => p::ParamType::Text,
+                },
+                default: value_from_wit(s.default),
+                description: s.description,
+            })
+            .collect(),
+        stateless: info.stateless,
+        opt_outs: info.opt_outs,
+    }
+}
+
+fn value_from_wit(v: wit::ParamValue) -> p::ParamValue {
+    match v {
+        wit::ParamValue::Boolean(b) => p::ParamValue::Boolean(b),
+        wit::ParamValue::Integer(i) => p::ParamValue::Integer(i),
+        wit::ParamValue::Float(f) => p::ParamValue::Float(f),
+        wit::ParamValue::Text(t) => p::ParamValue::Text(t),
+    }
+}
+
+pub fn params_to_wit(params: &[(String, p::ParamValue)]) -> Vec<wit::Param> {
+    params
+        .iter()
+        .map(|(name, v)| wit::Param {
+            name: name.clone(),
+            value: match v {
+                p::ParamValue::Boolean(b) => wit::ParamValue::Boolean(*b),
+                p::ParamValue::Integer(i) => wit::ParamValue::Integer(*i),
+                p::ParamValue::Float(f) => wit::ParamValue::Float(*f),
+                p::ParamValue::Text(t) => wit::ParamValue::Text(t.clone()),
+            },
+        })
+        .collect()
+}
+
+pub fn context_to_wit(c: &p::Context) -> wit::Context {
+    wit::Context {
+        round: c.round,
+        epoch: c.epoch,
+        node: c.node,
+        neighbors: c.neighbors.clone(),
+        neighbor_degrees: c.neighbor_degrees.clone(),
+        lr: c.lr,
+        dim: c.dim,
+        seed: c.seed,
+    }
+}
+
+pub fn attack_context_to_wit(c: &p::AttackContext) -> wit::AttackContext {
+    wit::AttackContext {
+        round: c.round,
+        epoch: c.epoch,
+        nodes: c.nodes,
+        regular: c.regular.clone(),
+        byzantine: c
+            .byzantine
+            .iter()
+            .map(|b| wit::ByzantineNode { id: b.id, honest_neighbors: b.honest_neighbors.clone() })
+            .collect(),
+        lr: c.lr,
+        dim: c.dim,
+        seed: c.seed,
+    }
+}
+
+pub fn crafted_from_wit(c: wit::Crafted) -> p::Crafted {
+    p::Crafted {
+        mode: match c.mode {
+            wit::SendMode::Broadcast => p::SendMode::Broadcast,
+            wit::SendMode::PerReceiver => p::SendMode::PerReceiver,
+        },
+        vectors: c.vectors,
+    }
+}

@@ -1,0 +1,77 @@
+//! The one error type every policy failure becomes: it names the policy (name, version,
+//! file), the node and round, the call, and the cause, so a user can tell at a glance which
+//! component misbehaved and what to change.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Who a fault is about.
+#[derive(Clone, Debug)]
+pub struct PolicyLabel {
+    pub name: String,
+    pub version: String,
+    pub file: PathBuf,
+}
+
+impl std::fmt::Display for PolicyLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "policy `{}` {} ({})", self.name, self.version, self.file.display())
+    }
+}
+
+/// What went wrong inside (or at the boundary of) a policy call.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum FaultKind {
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("ran past its deadline of {0:?} per call (raise it with --policy-timeout-ms)")]
+    Timeout(Duration),
+    #[error("tried to grow its linear memory to {desired} bytes, over the cap of {cap} bytes (raise it with --policy-memory-mb)")]
+    MemoryLimit { desired: usize, cap: usize },
+    #[error("returned {got} values, expected {expected}")]
+    WrongLength { expected: usize, got: usize },
+    #[error("returned a non-finite value {value} at index {index} from finite inputs")]
+    NonFinite { index: usize, value: f32 },
+    #[error("returned an error: {0}")]
+    Rejected(String),
+}
+
+impl FaultKind {
+    /// Short stable name of the fault class, printed as `error[CLASS]` by the CLI and
+    /// matched by scripts and tests.
+    pub fn class(&self) -> &'static str {
+        match self {
+            FaultKind::Trap(_) => "trap",
+            FaultKind::Timeout(_) => "timeout",
+            FaultKind::MemoryLimit { .. } => "memory-limit",
+            FaultKind::WrongLength { .. } => "wrong-length",
+            FaultKind::NonFinite { .. } => "non-finite",
+            FaultKind::Rejected(_) => "policy-error",
+        }
+    }
+}
+
+/// A failed policy call.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{policy} failed in `{call}`{}: {kind}", where_(.node, .round))]
+pub struct PolicyError {
+    pub policy: PolicyLabel,
+    pub call: &'static str,
+    pub node: Option<u32>,
+    pub round: Option<u64>,
+    pub kind: FaultKind,
+}
+
+fn where_(node: &Option<u32>, round: &Option<u64>) -> String {
+    match (node, round) {
+        (Some(n), Some(r)) => format!(" at node {n}, round {r}"),
+        (Some(n), None) => format!(" at node {n}"),
+        (None, Some(r)) => format!(" at round {r}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// Returns the index and value of the first non-finite entry, if any.
+pub fn first_non_finite(v: &[f32]) -> Option<(usize, f32)> {
+    v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i]))
+}

@@ -1,0 +1,279 @@
+//! Live policy instances: one store and instance per node, re-created after any fault.
+//!
+//! A trap leaves a component instance in an undefined state, so a faulted instance is
+//! dropped on the spot and never called again; the next call (if the caller makes one)
+//! instantiates afresh and re-applies the configured parameters.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Store, Trap};
+
+use super::bindings::{self, attack::AttackPolicy, attack::AttackPolicyPre, defense::DefensePolicy, defense::DefensePolicyPre};
+use super::fault::{first_non_finite, FaultKind, PolicyError, PolicyLabel};
+use super::state::{HostState, LossOracle, NoLocalData};
+use super::{LoadedPolicy, Sandbox};
+use crate::policy::{AttackContext, Context, Crafted, ParamValue, PolicyInfo, SendMode};
+
+/// What differs between the two worlds: how to instantiate and how to call the common exports.
+trait World {
+    type Pre: Clone;
+    type Bound;
+    fn pre(linker: &wasmtime::component::Linker<HostState>, component: &Component) -> Result<Self::Pre>;
+    fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self::Bound>;
+    fn info(b: &Self::Bound, s: &mut Store<HostState>) -> wasmtime::Result<bindings::wit::PolicyInfo>;
+    fn configure(b: &Self::Bound, s: &mut Store<HostState>, p: &[bindings::wit::Param]) -> wasmtime::Result<Result<(), String>>;
+}
+
+struct DefenseWorld;
+impl World for DefenseWorld {
+    type Pre = DefensePolicyPre<HostState>;
+    type Bound = DefensePolicy;
+    fn pre(linker: &wasmtime::component::Linker<HostState>, component: &Component) -> Result<Self::Pre> {
+        Ok(DefensePolicyPre::new(linker.instantiate_pre(component)?)?)
+    }
+    fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self::Bound> {
+        pre.instantiate(store)
+    }
+    fn info(b: &Self::Bound, s: &mut Store<HostState>) -> wasmtime::Result<bindings::wit::PolicyInfo> {
+        b.byz_policy_defense().call_info(s)
+    }
+    fn configure(b: &Self::Bound, s: &mut Store<HostState>, p: &[bindings::wit::Param]) -> wasmtime::Result<Result<(), String>> {
+        b.byz_policy_defense().call_configure(s, p)
+    }
+}
+
+struct AttackWorld;
+impl World for AttackWorld {
+    type Pre = AttackPolicyPre<HostState>;
+    type Bound = AttackPolicy;
+    fn pre(linker: &wasmtime::component::Linker<HostState>, component: &Component) -> Result<Self::Pre> {
+        Ok(AttackPolicyPre::new(linker.instantiate_pre(component)?)?)
+    }
+    fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self::Bound> {
+        pre.instantiate(store)
+    }
+    fn info(b: &Self::Bound, s: &mut Store<HostState>) -> wasmtime::Result<bindings::wit::PolicyInfo> {
+        b.byz_policy_attack().call_info(s)
+    }
+    fn configure(b: &Self::Bound, s: &mut Store<HostState>, p: &[bindings::wit::Param]) -> wasmtime::Result<Result<(), String>> {
+        b.byz_policy_attack().call_configure(s, p)
+    }
+}
+
+/// Lifecycle shared by both worlds: instantiate, call under a deadline, classify faults,
+/// drop the instance on any fault.
+struct Core<W: World> {
+    pre: W::Pre,
+    engine: Engine,
+    label: PolicyLabel,
+    node: Option<u32>,
+    seed: u64,
+    memory_cap: usize,
+    timeout: Duration,
+    deadline_ticks: u64,
+    params: Vec<(String, ParamValue)>,
+    live: Option<(Store<HostState>, W::Bound)>,
+    spare_oracle: Option<Box<dyn LossOracle>>,
+}
+
+impl<W: World> Core<W> {
+    fn new(sandbox: &Sandbox, policy: &LoadedPolicy, node: Option<u32>, seed: u64, oracle: Box<dyn LossOracle>) -> Result<Self> {
+        let linker = sandbox.linker()?;
+        let pre = W::pre(&linker, &policy.component)
+            .with_context(|| format!("{}: its imports do not match what this host provides", policy.path.display()))?;
+        let limits = sandbox.limits();
+        let mut core = Core {
+            pre,
+            engine: sandbox.engine().clone(),
+            label: policy.label(),
+            node,
+            seed,
+            memory_cap: limits.memory_bytes,
+            timeout: limits.timeout,
+            deadline_ticks: sandbox.deadline_ticks(),
+            params: Vec::new(),
+            live: None,
+            spare_oracle: Some(oracle),
+        };
+        core.ensure_live("instantiate", None).map_err(anyhow::Error::new)?;
+        Ok(core)
+    }
+
+    fn fault(&self, call: &'static str, round: Option<u64>, kind: FaultKind) -> PolicyError {
+        PolicyError { policy: self.label.clone(), call, node: self.node, round, kind }
+    }
+
+    /// Drops the live instance, keeping the oracle for the next one.
+    fn poison(&mut self) {
+        if let Some((store, _)) = self.live.take() {
+            self.spare_oracle = Some(store.into_data().into_oracle());
+        }
+    }
+
+    /// Turns a failed call on `store` into a fault class; the store is dropped with it.
+    fn classify(&mut self, err: wasmtime::Error, store: Store<HostState>) -> FaultKind {
+        let state = store.into_data();
+        let refused = state.memory_refused;
+        self.spare_oracle = Some(state.into_oracle());
+        if let Some(desired) = refused {
+            return FaultKind::MemoryLimit { desired, cap: self.memory_cap };
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => FaultKind::Timeout(self.timeout),
+            Some(trap) => FaultKind::Trap(trap.to_string()),
+            None => FaultKind::Trap(format!("{err:#}").lines().next().unwrap_or_default().to_string()),
+        }
+    }
+
+    fn ensure_live(&mut self, call: &'static str, round: Option<u64>) -> Result<(), PolicyError> {
+        if self.live.is_some() {
+            return Ok(());
+        }
+        let oracle = self.spare_oracle.take().unwrap_or_else(|| Box::new(NoLocalData));
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(self.label.name.clone(), self.node, self.seed, self.memory_cap, oracle),
+        );
+        store.limiter(|s| s);
+        store.set_epoch_deadline(self.deadline_ticks);
+        match W::instantiate(&self.pre, &mut store) {
+            Ok(bound) => self.live = Some((store, bound)),
+            Err(e) => {
+                let kind = self.classify(e, store);
+                return Err(self.fault(call, round, kind));
+            }
+        }
+        if !self.params.is_empty() {
+            let params = std::mem::take(&mut self.params);
+            let result = self.configure(&params, round);
+            self.params = params;
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Runs one export under the deadline and classifies whatever goes wrong.
+    fn call<R>(
+        &mut self,
+        call: &'static str,
+        round: Option<u64>,
+        f: impl FnOnce(&W::Bound, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
+    ) -> Result<R, PolicyError> {
+        self.ensure_live(call, round)?;
+        let (store, bound) = self.live.as_mut().expect("ensure_live leaves a live instance");
+        store.data_mut().begin_call();
+        store.set_epoch_deadline(self.deadline_ticks);
+        match f(bound, store) {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(msg)) => Err(self.fault(call, round, FaultKind::Rejected(msg))),
+            Err(e) => {
+                let (store, _) = self.live.take().expect("the call ran on a live instance");
+                let kind = self.classify(e, store);
+                Err(self.fault(call, round, kind))
+            }
+        }
+    }
+
+    fn info(&mut self) -> Result<PolicyInfo, PolicyError> {
+        self.call("info", None, |b, s| W::info(b, s).map(Ok)).map(bindings::info_from_wit)
+    }
+
+    fn configure(&mut self, params: &[(String, ParamValue)], round: Option<u64>) -> Result<(), PolicyError> {
+        let wit = bindings::params_to_wit(params);
+        self.call("configure", round, |b, s| W::configure(b, s, &wit))?;
+        self.params = params.to_vec();
+        Ok(())
+    }
+}
+
+/// A defense instance serving one regular node.
+pub struct DefenseInstance(Core<DefenseWorld>);
+
+impl DefenseInstance {
+    /// Instantiates `policy` for `node`, with `oracle` behind the `local-data` import.
+    pub fn new(sandbox: &Sandbox, policy: &LoadedPolicy, node: Option<u32>, oracle: Box<dyn LossOracle>) -> Result<Self> {
+        Ok(DefenseInstance(Core::new(sandbox, policy, node, 0, oracle)?))
+    }
+
+    /// Like [`DefenseInstance::new`], with the run seed behind the `random-u64` import.
+    pub fn with_seed(sandbox: &Sandbox, policy: &LoadedPolicy, node: u32, seed: u64, oracle: Box<dyn LossOracle>) -> Result<Self> {
+        Ok(DefenseInstance(Core::new(sandbox, policy, Some(node), seed, oracle)?))
+    }
+
+    pub fn info(&mut self) -> Result<PolicyInfo, PolicyError> {
+        self.0.info()
+    }
+
+    pub fn configure(&mut self, params: &[(String, ParamValue)]) -> Result<(), PolicyError> {
+        self.0.configure(params, None)
+    }
+
+    /// The node's loss oracle, to point it at the current batch before a call.
+    pub fn oracle_mut(&mut self) -> &mut dyn LossOracle {
+        match (&mut self.0.live, &mut self.0.spare_oracle) {
+            (Some((store, _)), _) => store.data_mut().oracle_mut(),
+            (None, Some(o)) => o.as_mut(),
+            (None, None) => unreachable!("an instance always holds its oracle"),
+        }
+    }
+
+    /// Calls `aggregate` and checks the output: `dim` values, all finite when the inputs were.
+    pub fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32]) -> Result<Vec<f32>, PolicyError> {
+        let wctx = bindings::context_to_wit(ctx);
+        let round = Some(ctx.round);
+        let out = self.0.call("aggregate", round, |b, s| b.byz_policy_defense().call_aggregate(s, &wctx, prev, local, received))?;
+        let dim = ctx.dim as usize;
+        if out.len() != dim {
+            self.0.poison();
+            return Err(self.0.fault("aggregate", round, FaultKind::WrongLength { expected: dim, got: out.len() }));
+        }
+        if let Some((index, value)) = first_non_finite(&out) {
+            let inputs_finite = [prev, local, received].iter().all(|v| first_non_finite(v).is_none());
+            if inputs_finite {
+                return Err(self.0.fault("aggregate", round, FaultKind::NonFinite { index, value }));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The attack instance of a run.
+pub struct AttackInstance(Core<AttackWorld>);
+
+impl AttackInstance {
+    pub fn new(sandbox: &Sandbox, policy: &LoadedPolicy, seed: u64) -> Result<Self> {
+        Ok(AttackInstance(Core::new(sandbox, policy, None, seed, Box::new(NoLocalData))?))
+    }
+
+    pub fn info(&mut self) -> Result<PolicyInfo, PolicyError> {
+        self.0.info()
+    }
+
+    pub fn configure(&mut self, params: &[(String, ParamValue)]) -> Result<(), PolicyError> {
+        self.0.configure(params, None)
+    }
+
+    /// Calls `craft` and checks the output: one row per Byzantine node (broadcast) or per
+    /// (Byzantine node, receiver) pair, every value finite.
+    pub fn craft(&mut self, ctx: &AttackContext, honest: &[f32]) -> Result<Crafted, PolicyError> {
+        let wctx = bindings::attack_context_to_wit(ctx);
+        let round = Some(ctx.round);
+        let out = self.0.call("craft", round, |b, s| b.byz_policy_attack().call_craft(s, &wctx, honest))?;
+        let crafted = bindings::crafted_from_wit(out);
+        let rows = match crafted.mode {
+            SendMode::Broadcast => ctx.byzantine.len(),
+            SendMode::PerReceiver => ctx.pair_count(),
+        };
+        let expected = rows * ctx.dim as usize;
+        if crafted.vectors.len() != expected {
+            self.0.poison();
+            return Err(self.0.fault("craft", round, FaultKind::WrongLength { expected, got: crafted.vectors.len() }));
+        }
+        if let Some((index, value)) = first_non_finite(&crafted.vectors) {
+            return Err(self.0.fault("craft", round, FaultKind::NonFinite { index, value }));
+        }
+        Ok(crafted)
+    }
+}

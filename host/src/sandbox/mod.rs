@@ -1,0 +1,242 @@
+//! The wasmtime sandbox that runs policy components.
+//!
+//! - One engine per process, with epoch interruption: a ticker thread advances the epoch
+//!   every [`TICK`], and each call gets a deadline of `timeout / TICK` ticks.
+//! - Each node gets its own [`DefenseInstance`] (policies may keep state); no WASI, no
+//!   ambient authority — the only imports are the `byz:policy` host interfaces.
+//! - Linear memory is capped per instance by a resource limiter that records the hit, so
+//!   the fault is reported as a memory-limit error, not a generic trap.
+//! - Compiled components are cached on disk, keyed by the component's sha256 and the
+//!   engine's compatibility hash, so a second run does not JIT again.
+//! - A component built for another `byz:policy` version is refused before instantiation.
+
+mod bindings;
+mod cache;
+pub mod fault;
+mod instance;
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+pub use fault::{FaultKind, PolicyError, PolicyLabel};
+pub use instance::{AttackInstance, DefenseInstance};
+pub use state::{LossOracle, NoLocalData};
+
+use crate::policy::{PolicyInfo, PolicyKind, SUPPORTED_WIT_VERSIONS};
+use state::HostState;
+
+/// Granularity of call deadlines.
+pub const TICK: Duration = Duration::from_millis(5);
+
+/// Resource limits applied to every policy call.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Wall-clock deadline of one call (including host imports it makes).
+    pub timeout: Duration,
+    /// Cap on one instance's linear memory, in bytes.
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    /// 10 s and 2 GiB: the paper's largest setting (n = 300, p = 0.6, about 180
+    /// neighbours of 80,202 floats, 58 MB per call) fits many times over.
+    fn default() -> Self {
+        Limits { timeout: Duration::from_secs(10), memory_bytes: 2 << 30 }
+    }
+}
+
+/// The engine, its epoch ticker, and the compiled-component cache.
+pub struct Sandbox {
+    engine: Engine,
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A loaded, version-checked component and what it says about itself.
+pub struct LoadedPolicy {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub size_bytes: usize,
+    pub wit_version: String,
+    pub kind: PolicyKind,
+    pub info: PolicyInfo,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+    /// How the compiled code was obtained: `jit` or `cache`.
+    pub load_source: &'static str,
+    pub load_time: Duration,
+    component: Component,
+}
+
+impl LoadedPolicy {
+    pub fn label(&self) -> PolicyLabel {
+        PolicyLabel { name: self.info.name.clone(), version: self.info.version.clone(), file: self.path.clone() }
+    }
+}
+
+impl Sandbox {
+    /// Creates the engine. `cache_dir` of `None` disables the on-disk cache.
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self> {
+        if limits.timeout.is_zero() {
+            bail!("the policy deadline must be positive (--policy-timeout-ms)");
+        }
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasmtime engine")?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (weak, stop) = (engine.weak(), ticker_stop.clone());
+        std::thread::Builder::new()
+            .name("byzhost-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .context("starting the epoch ticker thread")?;
+        Ok(Sandbox { engine, limits, cache_dir, ticker_stop })
+    }
+
+    /// The default cache directory: `$BYZHOST_CACHE_DIR`, else `$XDG_CACHE_HOME/byzhost`,
+    /// else `~/.cache/byzhost`, each with `/components` appended.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        let base = std::env::var_os("BYZHOST_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("byzhost")))
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/byzhost")))?;
+        Some(base.join("components"))
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Reads, checks, compiles (or loads from cache) and describes a policy component.
+    pub fn load(&self, path: &Path) -> Result<Arc<LoadedPolicy>> {
+        let started = Instant::now();
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading policy file {} (build the policies with scripts/setup.sh)", path.display()))?;
+        let sha256 = hex(&Sha256::digest(&bytes));
+        let (component, load_source) = cache::compile(&self.engine, self.cache_dir.as_deref(), &bytes, &sha256)
+            .with_context(|| format!("{} is not a valid WebAssembly component", path.display()))?;
+        let ty = component.component_type();
+        let imports: Vec<String> = ty.imports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        let (kind, wit_version) = policy_interface(&exports, &imports)
+            .with_context(|| format!("{} is not a byzhost policy", path.display()))?;
+        let mut loaded = LoadedPolicy {
+            path: path.to_path_buf(),
+            sha256,
+            size_bytes: bytes.len(),
+            wit_version,
+            kind,
+            info: placeholder_info(path, kind),
+            imports,
+            exports,
+            load_source,
+            load_time: Duration::ZERO,
+            component,
+        };
+        loaded.info = self.read_info(&loaded)?;
+        if loaded.info.kind != kind {
+            bail!(
+                "{}: `info` says kind {} but the component exports the {kind} interface",
+                path.display(),
+                loaded.info.kind
+            );
+        }
+        loaded.load_time = started.elapsed();
+        Ok(Arc::new(loaded))
+    }
+
+    /// Calls `info` on a throwaway instance.
+    fn read_info(&self, policy: &LoadedPolicy) -> Result<PolicyInfo> {
+        let info = match policy.kind {
+            PolicyKind::Defense => {
+                let mut inst = DefenseInstance::new(self, policy, None, Box::new(NoLocalData))?;
+                inst.info()
+            }
+            PolicyKind::Attack => AttackInstance::new(self, policy, 0)?.info(),
+        };
+        info.map_err(|e| anyhow::anyhow!(e)).with_context(|| format!("reading `info` of {}", policy.path.display()))
+    }
+
+    pub(crate) fn linker(&self) -> Result<Linker<HostState>> {
+        let mut linker = Linker::new(&self.engine);
+        bindings::add_to_linker(&mut linker)?;
+        Ok(linker)
+    }
+
+    pub(crate) fn deadline_ticks(&self) -> u64 {
+        (self.limits.timeout.as_nanos() / TICK.as_nanos()).max(1) as u64 + 1
+    }
+}
+
+fn placeholder_info(path: &Path, kind: PolicyKind) -> PolicyInfo {
+    PolicyInfo {
+        name: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        version: "?".into(),
+        kind,
+        description: String::new(),
+        params: Vec::new(),
+        stateless: false,
+        opt_outs: Vec::new(),
+    }
+}
+
+/// Finds the exported `byz:policy/{defense,attack}@VERSION` interface and checks its version.
+fn policy_interface(exports: &[String], imports: &[String]) -> Result<(PolicyKind, String)> {
+    for name in exports {
+        let Some(rest) = name.strip_prefix("byz:policy/") else { continue };
+        let (iface, version) = rest.split_once('@').unwrap_or((rest, "(unversioned)"));
+        let kind = match iface {
+            "defense" => PolicyKind::Defense,
+            "attack" => PolicyKind::Attack,
+            _ => continue,
+        };
+        if !SUPPORTED_WIT_VERSIONS.contains(&version) {
+            bail!(
+                "it was built for byz:policy@{version}, but this host supports byz:policy@{}; rebuild the policy against a supported version of the WIT package",
+                SUPPORTED_WIT_VERSIONS.join(", @")
+            );
+        }
+        for import in imports {
+            if !import.starts_with("byz:policy/") {
+                bail!("it imports `{import}`; policies may only import the byz:policy host interfaces (no WASI)");
+            }
+        }
+        return Ok((kind, version.to_string()));
+    }
+    bail!(
+        "it exports neither byz:policy/defense nor byz:policy/attack (exports: {})",
+        if exports.is_empty() { "none".to_string() } else { exports.join(", ") }
+    )
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
