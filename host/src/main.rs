@@ -12,8 +12,14 @@ fn main() -> ExitCode {
             // `error[CLASS]` for policy faults, so scripts can tell them apart.
             let class = err
                 .chain()
-                .find_map(|e| e.downcast_ref::<byzhost::sandbox::PolicyError>())
-                .map(|p| format!("[{}]", p.kind.class()))
+                .find_map(|e| {
+                    if let Some(p) = e.downcast_ref::<byzhost::sandbox::PolicyError>() {
+                        Some(p.kind.class())
+                    } else {
+                        e.downcast_ref::<byzhost::sandbox::IncompatibleVersion>().map(|_| "incompatible-version")
+                    }
+                })
+                .map(|c| format!("[{c}]"))
                 .unwrap_or_default();
             eprintln!("error{class}: {err}");
             for cause in err.chain().skip(1) {

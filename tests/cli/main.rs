@@ -1,1 +1,7 @@
-fn main(){}
+//! Integration tests: the real `byzhost` binary, the real wasmtime, real components built
+//! from the policy and fixture crates (`scripts/build-policies.sh`). One module per command.
+
+mod call;
+mod hostile;
+mod inspect;
+mod support;

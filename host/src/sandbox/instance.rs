@@ -108,7 +108,7 @@ impl<W: World> Core<W> {
     /// Drops the live instance, keeping the oracle for the next one.
     fn poison(&mut self) {
         if let Some((store, _)) = self.live.take() {
-            self.spare_oracle = Some(store.into_data().into_oracle());
+            self.spare_oracle = Some(store.into_data().into_parts().0);
         }
     }
 
@@ -116,13 +116,17 @@ impl<W: World> Core<W> {
     fn classify(&mut self, err: wasmtime::Error, store: Store<HostState>) -> FaultKind {
         let state = store.into_data();
         let refused = state.memory_refused;
-        self.spare_oracle = Some(state.into_oracle());
+        let (oracle, last_log) = state.into_parts();
+        self.spare_oracle = Some(oracle);
         if let Some(desired) = refused {
             return FaultKind::MemoryLimit { desired, cap: self.memory_cap };
         }
         match err.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => FaultKind::Timeout(self.timeout),
-            Some(trap) => FaultKind::Trap(trap.to_string()),
+            Some(trap) => FaultKind::Trap(match last_log {
+                Some(line) => format!("{trap} (last log line: {line})"),
+                None => trap.to_string(),
+            }),
             None => FaultKind::Trap(format!("{err:#}").lines().next().unwrap_or_default().to_string()),
         }
     }

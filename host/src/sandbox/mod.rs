@@ -208,6 +208,16 @@ fn placeholder_info(path: &Path, kind: PolicyKind) -> PolicyInfo {
     }
 }
 
+/// A component built against a `byz:policy` version this host cannot run.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "it was built for byz:policy@{found}, but this host supports byz:policy@{}; rebuild the policy against a supported version of the WIT package",
+    SUPPORTED_WIT_VERSIONS.join(", byz:policy@")
+)]
+pub struct IncompatibleVersion {
+    pub found: String,
+}
+
 /// Finds the exported `byz:policy/{defense,attack}@VERSION` interface and checks its version.
 fn policy_interface(exports: &[String], imports: &[String]) -> Result<(PolicyKind, String)> {
     for name in exports {
@@ -219,10 +229,7 @@ fn policy_interface(exports: &[String], imports: &[String]) -> Result<(PolicyKin
             _ => continue,
         };
         if !SUPPORTED_WIT_VERSIONS.contains(&version) {
-            bail!(
-                "it was built for byz:policy@{version}, but this host supports byz:policy@{}; rebuild the policy against a supported version of the WIT package",
-                SUPPORTED_WIT_VERSIONS.join(", @")
-            );
+            return Err(IncompatibleVersion { found: version.to_string() }.into());
         }
         for import in imports {
             if !import.starts_with("byz:policy/") {

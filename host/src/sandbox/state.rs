@@ -38,6 +38,9 @@ pub struct HostState {
     rng: ChaCha8Rng,
     oracle: Box<dyn LossOracle>,
     logs_this_call: usize,
+    /// The last line the policy logged in the current call: a panicking guest logs its
+    /// panic message before it traps, and the fault report quotes it.
+    pub last_log: Option<String>,
     pub(crate) verbose: bool,
 }
 
@@ -53,16 +56,19 @@ impl HostState {
             rng: ChaCha8Rng::seed_from_u64(stream),
             oracle,
             logs_this_call: 0,
+            last_log: None,
             verbose: std::env::var_os("BYZHOST_POLICY_DEBUG").is_some(),
         }
     }
 
     pub fn begin_call(&mut self) {
         self.logs_this_call = 0;
+        self.last_log = None;
     }
 
-    pub fn into_oracle(self) -> Box<dyn LossOracle> {
-        self.oracle
+    /// Takes the state apart into its oracle and the call's last log line.
+    pub fn into_parts(self) -> (Box<dyn LossOracle>, Option<String>) {
+        (self.oracle, self.last_log)
     }
 
     pub fn oracle_mut(&mut self) -> &mut dyn LossOracle {
@@ -91,6 +97,10 @@ impl wit::Host for HostState {}
 
 impl iface::host::Host for HostState {
     fn log(&mut self, level: wit::LogLevel, message: String) {
+        if !matches!(level, wit::LogLevel::Debug) {
+            let line: String = message.chars().take(LOG_LINE_MAX_BYTES).collect();
+            self.last_log = Some(line.replace('\n', " "));
+        }
         if matches!(level, wit::LogLevel::Debug) && !self.verbose {
             return;
         }
@@ -111,7 +121,12 @@ impl iface::host::Host for HostState {
             message.push_str(" …");
         }
         let node = self.node.map(|n| format!(" node {n}")).unwrap_or_default();
-        eprintln!("[{}{node}] {level:?}: {message}", self.policy);
+        let level = match level {
+            wit::LogLevel::Debug => "debug",
+            wit::LogLevel::Info => "info",
+            wit::LogLevel::Warn => "warn",
+        };
+        eprintln!("[{}{node}] {level}: {message}", self.policy);
     }
 
     fn random_u64(&mut self) -> u64 {

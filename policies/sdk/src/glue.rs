@@ -102,6 +102,14 @@ macro_rules! wit_glue {
                 Slot(std::cell::RefCell::new(None))
             }
             pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+                // A panic aborts (traps) the instance; log its message first so the host's
+                // fault report can say what went wrong.
+                static HOOK: std::sync::Once = std::sync::Once::new();
+                HOOK.call_once(|| {
+                    std::panic::set_hook(Box::new(|info| {
+                        bindings::byz::policy::host::log(wit::LogLevel::Warn, &format!("panic: {info}"));
+                    }))
+                });
                 let mut guard = self.0.borrow_mut();
                 f(guard.get_or_insert_with(T::default))
             }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what is missing and builds everything; safe to run any number of times.
+#   1. the wasm32-unknown-unknown Rust target (policy components),
+#   2. libtorch (PyTorch 2.13.0 from PyPI) into a shared cache venv (see scripts/env.sh),
+#   3. the host (release) and every policy and fixture component.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source scripts/env.sh
+
+rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
+  || rustup target add wasm32-unknown-unknown
+
+# The marker is written only after a complete install, so an interrupted download is
+# redone rather than mistaken for a working libtorch.
+marker="$BYZHOST_TORCH_VENV/.byzhost-complete"
+if [[ ! -f "$marker" ]] || ! "$BYZHOST_TORCH_VENV/bin/python" -c "import torch" 2>/dev/null; then
+  echo "installing libtorch (PyTorch $BYZHOST_TORCH_VERSION from PyPI, ~4.7 GB) into $BYZHOST_TORCH_VENV"
+  rm -rf "$BYZHOST_TORCH_VENV"
+  mkdir -p "$(dirname "$BYZHOST_TORCH_VENV")"
+  python3 -m venv "$BYZHOST_TORCH_VENV"
+  "$BYZHOST_TORCH_VENV/bin/pip" install --quiet --disable-pip-version-check "torch==$BYZHOST_TORCH_VERSION"
+  touch "$marker"
+  source scripts/env.sh
+fi
+
+cargo build --release --quiet -p byzhost
+scripts/build-policies.sh

@@ -1,0 +1,136 @@
+//! `byzhost call`: one invocation on .npy vectors, exact results, clear input errors.
+
+use crate::support::{has_error_class, assert_no_host_panic, component, stderr_of, Scratch};
+
+/// 3 neighbours x 5 coordinates, hand-checked.
+const LOCAL: [f32; 5] = [1.0, 2.0, 3.0, 4.0, 5.0];
+const RECEIVED: [f32; 15] = [3.0, 2.0, 1.0, 0.0, -1.0, 5.0, 6.0, 7.0, 8.0, 9.0, -1.0, 0.0, 1.0, 0.0, 3.0];
+
+fn defense_inputs(s: &Scratch) {
+    s.npy("p.npy", &[5], &LOCAL);
+    s.npy("l.npy", &[5], &LOCAL);
+    s.npy("r.npy", &[3, 5], &RECEIVED);
+}
+
+fn call_defense(s: &Scratch, policy: &str, extra: &[&str]) -> std::process::Output {
+    s.byzhost()
+        .arg("call")
+        .arg(component(policy))
+        .args(["--prev", "p.npy", "--local", "l.npy", "--received", "r.npy", "--out", "o.npy"])
+        .args(extra)
+        .current_dir(s.dir.path())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn dpsgd_with_three_neighbours_gives_the_exact_mean() {
+    let s = Scratch::new();
+    defense_inputs(&s);
+    let out = call_defense(&s, "policies/dpsgd.wasm", &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(s.read("o.npy"), (vec![5], vec![2.0, 2.5, 3.0, 3.0, 4.0]));
+}
+
+#[test]
+fn parameters_reach_configure() {
+    let s = Scratch::new();
+    defense_inputs(&s);
+    // Metropolis with k = 3 neighbours of degree 3: w = 1/4 each, self 1/4 — the mean again.
+    let out = call_defense(&s, "policies/dpsgd.wasm", &["--param", "weights=metropolis"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(s.read("o.npy").1, vec![2.0, 2.5, 3.0, 3.0, 4.0]);
+    let out = call_defense(&s, "policies/dpsgd.wasm", &["--param", "weights=bogus"]);
+    assert!(!out.status.success());
+    assert!(has_error_class(&stderr_of(&out), "policy-error"), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("`weights`"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn an_unknown_parameter_is_rejected_by_the_policy_naming_it() {
+    let s = Scratch::new();
+    defense_inputs(&s);
+    let out = call_defense(&s, "policies/dpsgd.wasm", &["--param", "temperature=3"]);
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(err.contains("unknown parameter `temperature`") && err.contains("in `configure`"), "{err}");
+}
+
+#[test]
+fn an_ill_typed_parameter_is_an_error_before_the_call() {
+    let s = Scratch::new();
+    defense_inputs(&s);
+    let out = s
+        .byzhost()
+        .arg("call")
+        .arg(component("policies/reverse.wasm"))
+        .args(["--honest", "r.npy", "--out", "o.npy", "--param", "scale=big"])
+        .current_dir(s.dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("`scale` must be Float, got `big`"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn reverse_sends_the_negated_mean_from_every_byzantine_node() {
+    let s = Scratch::new();
+    s.npy("h.npy", &[3, 5], &RECEIVED);
+    let out = s
+        .byzhost()
+        .arg("call")
+        .arg(component("policies/reverse.wasm"))
+        .args(["--honest", "h.npy", "--byzantine", "2", "--out", "o.npy"])
+        .current_dir(s.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let neg_mean = [-7.0 / 3.0, -8.0 / 3.0, -3.0, -8.0 / 3.0, -11.0 / 3.0];
+    let (shape, data) = s.read("o.npy");
+    assert_eq!(shape, vec![2, 5]);
+    for (row, got) in data.chunks(5).enumerate() {
+        for (g, e) in got.iter().zip(neg_mean) {
+            assert!((g - e).abs() < 1e-6, "row {row}: {got:?}");
+        }
+    }
+}
+
+#[test]
+fn mismatched_shapes_are_errors_naming_the_flag() {
+    let s = Scratch::new();
+    defense_inputs(&s);
+    s.npy("r.npy", &[3, 4], &RECEIVED[..12]);
+    let out = call_defense(&s, "policies/dpsgd.wasm", &[]);
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("--received has rows of 4 values but --prev has 5"), "{}", stderr_of(&out));
+    s.npy("r.npy", &[15], &RECEIVED);
+    let out = call_defense(&s, "policies/dpsgd.wasm", &[]);
+    assert!(stderr_of(&out).contains("--received") && stderr_of(&out).contains("2-dimensional"), "{}", stderr_of(&out));
+    assert_no_host_panic(&stderr_of(&out));
+}
+
+#[test]
+fn a_float64_array_is_an_error_naming_the_dtype() {
+    use npyz::WriterBuilder;
+    let s = Scratch::new();
+    defense_inputs(&s);
+    let mut w = npyz::WriteOptions::<f64>::new()
+        .default_dtype()
+        .shape(&[5])
+        .writer(std::fs::File::create(s.path("p.npy")).unwrap())
+        .begin_nd()
+        .unwrap();
+    w.extend([1.0f64; 5]).unwrap();
+    w.finish().unwrap();
+    let out = call_defense(&s, "policies/dpsgd.wasm", &[]);
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("--prev") && stderr_of(&out).contains("float32 is expected"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn a_defense_without_its_inputs_names_the_missing_flag() {
+    let s = Scratch::new();
+    let out = s.byzhost().arg("call").arg(component("policies/dpsgd.wasm")).args(["--out", "o.npy"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("--prev is required"), "{}", stderr_of(&out));
+}
