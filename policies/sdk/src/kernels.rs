@@ -146,6 +146,15 @@ pub fn std_rows(rows: &[f32], mean: &[f32]) -> Vec<f32> {
     var.iter().map(|v| (v * inv).sqrt()).collect()
 }
 
+/// Coordinate-wise μ + z·σ of the rows (population σ): the message of the "little is
+/// enough" family of attacks, which hides within z standard deviations of the honest mean.
+pub fn mean_plus_z_std(rows: &[f32], dim: usize, z: f32) -> Vec<f32> {
+    let mut out = mean_rows(rows, dim);
+    let std = std_rows(rows, &out);
+    axpy(&mut out, z, &std);
+    out
+}
+
 /// For every coordinate, sorts the values of `rows` (plus `extra`, if given) and averages
 /// them after dropping the `trim` smallest and `trim` largest. Needs more than `2·trim`
 /// values per coordinate.
@@ -190,6 +199,109 @@ pub fn median(rows: &[f32], extra: Option<&[f32]>, dim: usize) -> Vec<f32> {
     out
 }
 
+/// What one pass over `row` tells about Δ = `row − origin` against a `reference` vector:
+/// Δ·reference, ‖Δ‖² and the counts of positive and negative coordinates of Δ.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CrossStats {
+    pub dot: f32,
+    pub norm_sq: f32,
+    pub pos: u64,
+    pub neg: u64,
+    /// Number of coordinates (so zeros = len − pos − neg).
+    pub len: u64,
+}
+
+impl CrossStats {
+    /// Fractions of positive, zero and negative coordinates of Δ, as [`sign_histogram`]
+    /// but in f64 (callers take logarithms of them).
+    pub fn sign_fractions(&self) -> [f64; 3] {
+        if self.len == 0 {
+            return [0.0, 1.0, 0.0];
+        }
+        let len = self.len as f64;
+        let zero = self.len - self.pos - self.neg;
+        [self.pos as f64 / len, zero as f64 / len, self.neg as f64 / len]
+    }
+}
+
+/// [`CrossStats`] of `row − origin` against `reference`, in a single pass that never
+/// materializes the difference: rules that compare many received rows with one reference
+/// (similarity reweighting) read each row once instead of writing and re-reading a Δ.
+pub fn cross_stats(row: &[f32], origin: &[f32], reference: &[f32]) -> CrossStats {
+    assert!(row.len() == origin.len() && origin.len() == reference.len(), "kernel inputs must have equal length");
+    let mut dot = [0.0f32; LANES];
+    let mut nsq = [0.0f32; LANES];
+    // Per-lane counts: comparisons become lane masks under simd128, so this vectorizes.
+    let mut pos = [0u32; LANES];
+    let mut neg = [0u32; LANES];
+    let (rc, oc, fc) = (row.chunks_exact(LANES), origin.chunks_exact(LANES), reference.chunks_exact(LANES));
+    let (rt, ot, ft) = (rc.remainder(), oc.remainder(), fc.remainder());
+    for ((r, o), f) in rc.zip(oc).zip(fc) {
+        for i in 0..LANES {
+            let d = r[i] - o[i];
+            dot[i] += d * f[i];
+            nsq[i] += d * d;
+            pos[i] += (d > 0.0) as u32;
+            neg[i] += (d < 0.0) as u32;
+        }
+    }
+    let mut out = CrossStats { len: row.len() as u64, ..Default::default() };
+    for i in 0..LANES {
+        out.dot += dot[i];
+        out.norm_sq += nsq[i];
+        out.pos += pos[i] as u64;
+        out.neg += neg[i] as u64;
+    }
+    for ((r, o), f) in rt.iter().zip(ot).zip(ft) {
+        let d = r - o;
+        out.dot += d * f;
+        out.norm_sq += d * d;
+        out.pos += (d > 0.0) as u64;
+        out.neg += (d < 0.0) as u64;
+    }
+    out
+}
+
+/// Coordinates gathered per block by [`trimmed_sum`]: the block's columns (k × 64 floats)
+/// stay in L1 while the rows are read sequentially, instead of one strided read per value.
+const TRIM_BLOCK: usize = 64;
+
+/// For every coordinate, the sum of the values of `rows` left after dropping the `trim`
+/// smallest and the `trim` largest (in [`f32::total_cmp`] order, so NaNs of either sign
+/// are dropped first). Needs more than `2·trim` rows. Uses two partial selections per
+/// coordinate, O(k), rather than a full sort.
+pub fn trimmed_sum(rows: &[f32], dim: usize, trim: usize) -> Result<Vec<f32>, String> {
+    let k = if dim == 0 { 0 } else { rows.len() / dim };
+    if k <= 2 * trim {
+        return Err(format!("trimmed sum needs more than 2·{trim} = {} rows, got {k}", 2 * trim));
+    }
+    let mut out = vec![0.0f32; dim];
+    let mut block = vec![0.0f32; k * TRIM_BLOCK];
+    for start in (0..dim).step_by(TRIM_BLOCK) {
+        let width = TRIM_BLOCK.min(dim - start);
+        // Transpose the block: column c of the block is block[c·k .. (c+1)·k].
+        for (r, row) in rows.chunks_exact(dim).enumerate() {
+            for (c, &v) in row[start..start + width].iter().enumerate() {
+                block[c * k + r] = v;
+            }
+        }
+        for (c, o) in out[start..start + width].iter_mut().enumerate() {
+            let column = &mut block[c * k..(c + 1) * k];
+            let mut kept: &mut [f32] = column;
+            if trim > 0 {
+                // After these two selections the middle k − 2·trim values are the kept ones.
+                kept.select_nth_unstable_by(trim, f32::total_cmp);
+                kept = &mut kept[trim..];
+                let last = kept.len() - trim;
+                kept.select_nth_unstable_by(last - 1, f32::total_cmp);
+                kept = &mut kept[..last];
+            }
+            *o = kept.iter().sum();
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +335,8 @@ mod tests {
         assert_eq!(weighted_sum(&rows, &[1.0, 0.5], 3), vec![3.0, 4.5, 6.0]);
         assert_eq!(mean_rows(&rows, 3), vec![2.5, 3.5, 4.5]);
         assert_eq!(std_rows(&rows, &[2.5, 3.5, 4.5]), vec![1.5, 1.5, 1.5]);
+        assert_eq!(mean_plus_z_std(&rows, 3, 2.0), vec![5.5, 6.5, 7.5]);
+        assert_eq!(mean_plus_z_std(&rows, 3, -1.0), vec![1.0, 2.0, 3.0]);
     }
 
     #[test]
@@ -239,5 +353,47 @@ mod tests {
         let rows = [1.0, 10.0, 100.0, -5.0, 2.0, 0.0];
         assert_eq!(median(&rows, None, 2), vec![2.0, 0.0]);
         assert_eq!(median(&rows, Some(&[3.0, 1.0]), 2), vec![2.5, 0.5]);
+    }
+
+    #[test]
+    fn cross_stats_match_the_materialized_difference() {
+        // 11 coordinates: 8 lanes + 3 tail, with zeros, positives and negatives in both.
+        let row: Vec<f32> = (0..11).map(|i| (i % 4) as f32 - 1.0).collect();
+        let origin = vec![0.5f32; 11];
+        let reference: Vec<f32> = (0..11).map(|i| i as f32).collect();
+        let mut delta = vec![0.0; 11];
+        sub_into(&mut delta, &row, &origin);
+        let s = cross_stats(&row, &origin, &reference);
+        assert_eq!(s.dot, dot(&delta, &reference));
+        assert_eq!(s.norm_sq, norm_sq(&delta));
+        assert_eq!(s.sign_fractions().map(|f| f as f32), sign_histogram(&delta));
+        // row − 0.5 is −1.5, −0.5, 0.5, 1.5 repeating: 5 positive, 6 negative, no zero.
+        assert_eq!((s.pos, s.neg, s.len), (5, 6, 11));
+        let z = cross_stats(&[1.0, 2.0, 3.0], &[1.0, 0.0, 3.0], &[1.0, 1.0, 1.0]);
+        assert_eq!(z, CrossStats { dot: 2.0, norm_sq: 4.0, pos: 1, neg: 0, len: 3 });
+        assert_eq!(z.sign_fractions(), [1.0 / 3.0, 2.0 / 3.0, 0.0]);
+    }
+
+    #[test]
+    fn trimmed_sum_drops_extremes_per_coordinate_across_blocks() {
+        // 5 rows; coordinate j of row r is (r·7 + j) mod 5 − 2, a permutation of −2..=2
+        // per coordinate, so trimming 1 from each end leaves −1 + 0 + 1 = 0 and trimming
+        // none leaves 0 as well; shift row 0 by +100 to make the trim visible.
+        let dim = 130; // crosses two block boundaries
+        let mut rows: Vec<f32> = (0..5).flat_map(|r| (0..dim).map(move |j| ((r * 7 + j) % 5) as f32 - 2.0)).collect();
+        for v in &mut rows[..dim] {
+            *v += 100.0;
+        }
+        let kept = trimmed_sum(&rows, dim, 1).unwrap();
+        for (j, v) in kept.iter().enumerate() {
+            // Per coordinate the rows hold a permutation of −2..=2 (7 is coprime to 5):
+            // row 0's value v0 is shifted to the top and dropped, the other four sum to
+            // −v0, and the smallest of them (−2, or −1 when v0 is −2) is dropped too.
+            let v0 = (j % 5) as f32 - 2.0;
+            let smallest_other = if v0 == -2.0 { -1.0 } else { -2.0 };
+            assert_eq!(*v, -v0 - smallest_other, "coordinate {j}");
+        }
+        assert_eq!(trimmed_sum(&rows, dim, 0).unwrap()[0], 100.0);
+        assert!(trimmed_sum(&rows, dim, 3).unwrap_err().contains("more than 2·3 = 6 rows, got 5"));
     }
 }

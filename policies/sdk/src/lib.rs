@@ -13,6 +13,7 @@
 pub mod kernels;
 mod glue;
 mod params;
+pub mod rng;
 
 #[cfg(feature = "attack")]
 pub mod attack;
@@ -94,6 +95,17 @@ pub struct Crafted {
     pub vectors: Vec<f32>,
 }
 
+impl Crafted {
+    /// Every Byzantine node of `ctx` broadcasts the same `message`.
+    pub fn broadcast_same(ctx: &AttackContext, message: &[f32]) -> Crafted {
+        let mut vectors = Vec::with_capacity(ctx.byzantine.len() * message.len());
+        for _ in &ctx.byzantine {
+            vectors.extend_from_slice(message);
+        }
+        Crafted { mode: SendMode::Broadcast, vectors }
+    }
+}
+
 /// Severity of a log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogLevel {
@@ -172,6 +184,20 @@ pub fn check_defense_shapes(ctx: &Context, prev: &[f32], local: &[f32], received
         ));
     }
     Ok(k)
+}
+
+/// Checks that `honest` holds `ctx.regular.len()` rows of `ctx.dim` values, and that there
+/// is at least one (an attack built on statistics of the regular models needs one).
+/// Returns the number of regular models.
+pub fn check_attack_shapes(ctx: &AttackContext, honest: &[f32]) -> Result<usize, String> {
+    let (m, dim) = (ctx.regular.len(), ctx.dim as usize);
+    if honest.len() != m * dim {
+        return Err(format!("honest has {} values, expected {m} regular models x {dim} = {}", honest.len(), m * dim));
+    }
+    if m == 0 {
+        return Err("there are no regular models to build the attack from (ctx.regular is empty)".into());
+    }
+    Ok(m)
 }
 
 /// A native stand-in for the host: a seeded SplitMix64 stream, logs to stderr, and a

@@ -1,0 +1,129 @@
+//! Similarity reweighting of cross-update vectors — the method of "Byzantine-Resilient
+//! Decentralized Collaborative Learning" (Section 3, Eq. 5–8, Algorithm 1).
+//!
+//! For node i with start-of-round model x_i^t (`prev`) and fresh model x_i^{t+1} (`local`):
+//!
+//! - Δ_ji = x_j^{t+1} − x_i^t for every j ∈ N_i ∪ {i} (Eq. 5; x_j^{t+1} are the received rows);
+//! - ω_ji,1 = softmax_j(−c·KL(p_j‖q_i)), p_j and q_i the sign distributions (fractions of
+//!   +, 0, − coordinates) of Δ_ji and Δ_ii, the softmax over N_i ∪ {i} (Eq. 6–7);
+//! - ω_ji,2 = max(0, Δ_ji·Δ_ii / (‖Δ_ji‖‖Δ_ii‖)) (Eq. 8 — the paper prints ‖Δ_ii‖‖Δ_ii‖);
+//! - Δ̄_ji = Δ_ji · min(1, ‖Δ_ii‖/‖Δ_ji‖), and x_i ← x_i^t + Σ ω_ji Δ̄_ji / Σ ω_ji.
+//!
+//! The rule never knows which neighbours are honest: every received row is weighed the
+//! same way. Two passes over the data: one [`kernels::cross_stats`] per row (Δ·Δ_ii, ‖Δ‖²
+//! and sign counts, with no Δ written), then one weighted accumulation, using
+//! x_i^t + Σ a_j (x_j − x_i^t) = (1 − Σ a_j)·x_i^t + Σ a_j x_j.
+//!
+//! Edge cases: no neighbours → `local`; all weights zero (only when Δ_ii = 0 with the
+//! cosine factor on, since the own row otherwise has cosine 1) → `local`, with a debug
+//! log line; a neighbour with non-finite statistics → weight 0; zero probabilities in
+//! the KL → [`weights::SMOOTHING`].
+
+pub mod weights;
+
+use byz_policy_sdk::kernels::{self, CrossStats};
+use byz_policy_sdk::{check_defense_shapes, Context, Defense, Env, Info, LogLevel, ParamSpec, Params, PolicyKind};
+use weights::Factors;
+
+pub struct SimReweight {
+    factors: Factors,
+}
+
+impl Default for SimReweight {
+    fn default() -> Self {
+        SimReweight { factors: Factors { c: 5.0, use_kl: true, use_cos: true, clip: true } }
+    }
+}
+
+impl Defense for SimReweight {
+    fn info() -> Info {
+        Info {
+            name: "sim-reweight".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            kind: PolicyKind::Defense,
+            description: "Similarity reweighting (the paper's method): cross-update vectors x_j - x_i^t weighted by \
+                          softmax(-c KL of sign distributions) x ReLU(cosine with the node's own update), clipped to \
+                          the own update's norm, averaged."
+                .into(),
+            params: vec![
+                ParamSpec::float("c", 5.0, "softmax temperature of -c*KL(p_j||q_i), Eq. (7); c >= 0"),
+                ParamSpec::boolean("use-kl", true, "weight by the sign-distribution KL softmax, Eq. (7); off = factor 1"),
+                ParamSpec::boolean("use-cos", true, "weight by ReLU(cosine) with the own update, Eq. (8); off = factor 1"),
+                ParamSpec::boolean("clip", true, "clip each update to the norm of the own update (Alg. 1, line 10)"),
+            ],
+            stateless: true,
+            opt_outs: vec![],
+        }
+    }
+
+    fn configure(&mut self, params: &Params) -> Result<(), String> {
+        let c = params.float("c");
+        if c < 0.0 {
+            return Err(format!("parameter `c` must be >= 0 (a softmax temperature), got {c}"));
+        }
+        self.factors =
+            Factors { c, use_kl: params.boolean("use-kl"), use_cos: params.boolean("use-cos"), clip: params.boolean("clip") };
+        Ok(())
+    }
+
+    fn aggregate(
+        &mut self,
+        ctx: &Context,
+        prev: &[f32],
+        local: &[f32],
+        received: &[f32],
+        env: &mut dyn Env,
+    ) -> Result<Vec<f32>, String> {
+        let k = check_defense_shapes(ctx, prev, local, received)?;
+        let dim = ctx.dim as usize;
+        if k == 0 || dim == 0 {
+            return Ok(local.to_vec());
+        }
+        let mut reference = vec![0.0f32; dim];
+        kernels::sub_into(&mut reference, local, prev);
+        // Row 0 is the node itself (Δ_ii against itself), rows 1..=k the neighbours.
+        let mut stats: Vec<CrossStats> = Vec::with_capacity(k + 1);
+        stats.push(kernels::cross_stats(local, prev, &reference));
+        if !stats[0].norm_sq.is_finite() {
+            return Err(format!("the node's own update local - prev is not finite (|Δ_ii|² = {})", stats[0].norm_sq));
+        }
+        stats.extend(received.chunks_exact(dim).map(|row| kernels::cross_stats(row, prev, &reference)));
+
+        let omega = weights::similarity_weights(&stats, self.factors);
+        let clip = weights::clip_factors(&stats, self.factors.clip);
+        let total: f64 = omega.iter().sum();
+        if !(total > 0.0 && total.is_finite()) {
+            env.log(
+                LogLevel::Debug,
+                &format!(
+                    "all {} similarity weights are zero (|Δ_ii|² = {}); keeping the local model",
+                    k + 1,
+                    stats[0].norm_sq
+                ),
+            );
+            return Ok(local.to_vec());
+        }
+        let coef: Vec<f32> = omega.iter().zip(&clip).map(|(w, s)| (w * s / total) as f32).collect();
+        Ok(accumulate(prev, local, received, &coef, dim))
+    }
+}
+
+/// (1 − Σ a_j)·prev + a_0·local + Σ_{j≥1} a_j·received_j: the update x_i^t + Σ a_j Δ_ji
+/// without forming any Δ. Rows with a zero coefficient are skipped, so a rejected row
+/// holding non-finite values cannot poison the result through 0·∞.
+fn accumulate(prev: &[f32], local: &[f32], received: &[f32], coef: &[f32], dim: usize) -> Vec<f32> {
+    let mut out = prev.to_vec();
+    kernels::scale(&mut out, 1.0 - coef.iter().sum::<f32>());
+    let rows = std::iter::once(local).chain(received.chunks_exact(dim));
+    for (row, &a) in rows.zip(coef) {
+        if a != 0.0 {
+            kernels::axpy(&mut out, a, row);
+        }
+    }
+    out
+}
+
+byz_policy_sdk::export_defense!(SimReweight);
+
+#[cfg(test)]
+mod tests;
