@@ -8,3 +8,4 @@ pub mod cli;
 pub mod npy_io;
 pub mod policy;
 pub mod sandbox;
+pub mod sim;

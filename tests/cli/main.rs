@@ -2,6 +2,8 @@
 //! from the policy and fixture crates (`scripts/build-policies.sh`). One module per command.
 
 mod call;
+mod data;
 mod hostile;
 mod inspect;
+mod run;
 mod support;

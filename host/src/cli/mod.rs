@@ -1,7 +1,9 @@
 //! Command-line interface: typed arguments per command, validated before any work starts.
 
 mod call;
+mod data;
 mod inspect;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +17,7 @@ use crate::sandbox::{Limits, Sandbox};
 /// Research host for Byzantine-resilient decentralized learning: trains one CNN per node,
 /// runs gossip rounds, and loads attacks and defenses as sandboxed WebAssembly components.
 #[derive(Parser, Debug)]
-#[command(name = "byzhost", version, about, max_term_width = 100)]
+#[command(name = "byzhost", version, about, max_term_width = 100, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -29,6 +31,14 @@ pub enum Command {
     /// Invoke a policy once on vectors from .npy files, for debugging and for comparing
     /// it with other implementations.
     Call(call::CallArgs),
+    /// Train one CNN per regular node and run the gossip rounds of decentralized SGD, with
+    /// the attack and the defense loaded as components (Algorithm 1 of the reference paper).
+    /// A flag given twice takes its last value, so scripts can append overrides.
+    #[command(args_override_self = true)]
+    Run(Box<run::RunArgs>),
+    /// Datasets: download the canonical Fashion-MNIST files.
+    #[command(subcommand)]
+    Data(data::DataCommand),
 }
 
 /// Sandbox limits, shared by every command that runs policies.
@@ -42,6 +52,13 @@ pub struct SandboxArgs {
     /// a memory-limit fault.
     #[arg(long, value_name = "MIB", default_value_t = 2048, env = "BYZHOST_POLICY_MEMORY_MB")]
     pub policy_memory_mb: usize,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// Where compiled components are cached.
+#[derive(Args, Debug, Clone)]
+pub struct CacheArgs {
     /// Directory of compiled components, so later runs skip compilation
     /// [default: $BYZHOST_CACHE_DIR/components, else ~/.cache/byzhost/components].
     #[arg(long, value_name = "DIR")]
@@ -53,23 +70,24 @@ pub struct SandboxArgs {
 
 impl SandboxArgs {
     pub fn sandbox(&self) -> Result<Sandbox> {
-        if self.policy_memory_mb == 0 || self.policy_memory_mb > 4096 {
-            anyhow::bail!(
-                "--policy-memory-mb must be between 1 and 4096 (a wasm32 memory holds at most 4 GiB), got {}",
-                self.policy_memory_mb
-            );
-        }
-        let limits = Limits {
-            timeout: Duration::from_millis(self.policy_timeout_ms),
-            memory_bytes: self.policy_memory_mb << 20,
-        };
-        let cache = if self.no_component_cache {
-            None
-        } else {
-            self.component_cache.clone().or_else(Sandbox::default_cache_dir)
-        };
-        Sandbox::new(limits, cache)
+        build_sandbox(self.policy_timeout_ms, self.policy_memory_mb, &self.cache)
     }
+}
+
+/// Creates the sandbox after checking the limits.
+pub fn build_sandbox(timeout_ms: u64, memory_mb: usize, cache: &CacheArgs) -> Result<Sandbox> {
+    if memory_mb == 0 || memory_mb > 4096 {
+        anyhow::bail!(
+            "--policy-memory-mb must be between 1 and 4096 (a wasm32 memory holds at most 4 GiB), got {memory_mb}"
+        );
+    }
+    let limits = Limits { timeout: Duration::from_millis(timeout_ms), memory_bytes: memory_mb << 20 };
+    let dir = if cache.no_component_cache {
+        None
+    } else {
+        cache.component_cache.clone().or_else(Sandbox::default_cache_dir)
+    };
+    Sandbox::new(limits, dir)
 }
 
 /// Runs one parsed command line.
@@ -77,5 +95,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Call(args) => call::run(args),
+        Command::Run(args) => run::run(*args),
+        Command::Data(cmd) => data::run(cmd),
     }
 }

@@ -244,6 +244,6 @@ fn policy_interface(exports: &[String], imports: &[String]) -> Result<(PolicyKin
     )
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -58,9 +58,23 @@ impl Defense for Dpsgd {
         } else {
             vec![1.0 / (k + 1) as f32; k]
         };
-        let own = 1.0 - weights.iter().sum::<f32>();
-        let mut out = kernels::weighted_sum(received, &weights, dim);
-        kernels::axpy(&mut out, own, local);
+        // Uniform weights give the node's own model exactly the neighbours' weight (not
+        // 1 − Σw, which rounds differently), so every node weighs every model alike.
+        let own = if self.metropolis { 1.0 - weights.iter().sum::<f32>() } else { 1.0 / (k + 1) as f32 };
+        // Accumulate in node-id order, the node's own model in its place among its
+        // neighbours: on a complete graph every node then sums the same terms in the same
+        // order and the results are bit-identical (consensus error exactly 0).
+        let mut out = vec![0.0f32; dim];
+        let own_slot = ctx.neighbors.iter().take_while(|&&j| j < ctx.node).count();
+        for (slot, (row, &w)) in received.chunks_exact(dim.max(1)).zip(&weights).enumerate() {
+            if slot == own_slot {
+                kernels::axpy(&mut out, own, local);
+            }
+            kernels::axpy(&mut out, w, row);
+        }
+        if own_slot == k {
+            kernels::axpy(&mut out, own, local);
+        }
         Ok(out)
     }
 }
@@ -102,6 +116,22 @@ mod tests {
             .aggregate(&ctx(2, 1, vec![2, 4]), &local, &local, &received, &mut NativeEnv::new(0))
             .unwrap();
         assert!((out[0] - (7.0 + 6.0)).abs() < 1e-5, "{out:?}");
+    }
+
+    #[test]
+    fn nodes_of_a_complete_graph_get_bit_identical_results() {
+        // Five nodes with awkward values (1/5 is inexact in binary): each sums the same
+        // terms in id order with the same weights.
+        let x = [[0.1f32, 1e-3, 3.3], [7.7, -0.2, 1e5], [0.3, 0.7, -2.9], [1.1, 2.2, 3.3], [-4.4, 5.5, 6.6]];
+        let out = |node: usize| {
+            let others: Vec<u32> = (0..5).filter(|&j| j != node as u32).collect();
+            let received: Vec<f32> = others.iter().flat_map(|&j| x[j as usize]).collect();
+            let ctx = Context { node: node as u32, neighbors: others, neighbor_degrees: vec![4; 4], dim: 3, ..Default::default() };
+            Dpsgd::default().aggregate(&ctx, &x[node], &x[node], &received, &mut NativeEnv::new(0)).unwrap()
+        };
+        for node in 1..5 {
+            assert_eq!(out(0), out(node), "node {node}");
+        }
     }
 
     #[test]

@@ -1,0 +1,166 @@
+//! Per-call time of every shipped defense at the paper's scale (k = 30 neighbours,
+//! d = 80,202 parameters), as a component through the real sandbox and as native Rust in
+//! the same process, with the ratio. Run with `cargo bench -p byzhost --bench policies`
+//! after `scripts/build-policies.sh`; prints a markdown table and writes it to
+//! `target/bench-policies.md` for BENCHMARKS.md.
+//!
+//! Inputs are synthetic but shaped like a round of training: prev ~ N(0, 0.05²), a shared
+//! update u ~ N(0, 0.01²), local = prev + u + noise, the first 20 received rows
+//! prev + u + noise (honest-like), the last 10 prev − u (reversed updates), noise
+//! N(0, 0.002²). MOZI needs a loss: both sides use the same deterministic stand-in,
+//! loss(x) = mean squared distance from x to prev + u, so its filter does real work.
+//! Component times include copying the k·d inputs into the instance and the host's
+//! output checks — what a simulation round pays per node.
+
+use std::time::{Duration, Instant};
+
+use byz_policy_sdk::rng::SplitMix64;
+use byz_policy_sdk::{Defense, NativeEnv};
+use byzhost::policy::Context;
+use byzhost::sandbox::{DefenseInstance, Limits, LossOracle, Sandbox};
+
+const K: usize = 30;
+const D: usize = 80_202;
+const WARMUP: usize = 5;
+const CALLS: usize = 60;
+
+struct Inputs {
+    prev: Vec<f32>,
+    local: Vec<f32>,
+    received: Vec<f32>,
+    /// The loss stand-in's minimum, prev + u.
+    target: Vec<f32>,
+}
+
+fn inputs() -> Inputs {
+    let mut rng = SplitMix64::new(2024);
+    let mut draw = |sd: f64, n: usize| -> Vec<f32> { (0..n).map(|_| (sd * rng.normal()) as f32).collect() };
+    let prev = draw(0.05, D);
+    let update = draw(0.01, D);
+    let target: Vec<f32> = prev.iter().zip(&update).map(|(p, u)| p + u).collect();
+    let local: Vec<f32> = target.iter().zip(draw(0.002, D)).map(|(t, n)| t + n).collect();
+    let mut received = Vec::with_capacity(K * D);
+    for j in 0..K {
+        if j < 20 {
+            received.extend(target.iter().zip(draw(0.002, D)).map(|(t, n)| t + n));
+        } else {
+            received.extend(prev.iter().zip(&update).map(|(p, u)| p - u));
+        }
+    }
+    Inputs { prev, local, received, target }
+}
+
+fn loss(model: &[f32], target: &[f32]) -> f32 {
+    model.iter().zip(target).map(|(m, t)| (m - t) * (m - t)).sum::<f32>() / model.len() as f32
+}
+
+/// The sandbox-side loss stand-in (see the header).
+struct DistanceOracle(Vec<f32>);
+
+impl LossOracle for DistanceOracle {
+    fn evaluate_loss(&mut self, candidates: &[f32], count: usize) -> Result<Vec<f32>, String> {
+        Ok(candidates.chunks_exact(candidates.len() / count).map(|c| loss(c, &self.0)).collect())
+    }
+}
+
+fn context() -> Context {
+    Context {
+        round: 0,
+        epoch: 0,
+        node: 0,
+        neighbors: (1..=K as u32).collect(),
+        neighbor_degrees: vec![K as u32; K],
+        lr: 0.1,
+        dim: D as u32,
+        seed: 0,
+    }
+}
+
+fn sdk_context() -> byz_policy_sdk::Context {
+    let c = context();
+    byz_policy_sdk::Context {
+        round: c.round,
+        epoch: c.epoch,
+        node: c.node,
+        neighbors: c.neighbors,
+        neighbor_degrees: c.neighbor_degrees,
+        lr: c.lr,
+        dim: c.dim,
+        seed: c.seed,
+    }
+}
+
+/// Median per-call time over [`CALLS`] calls after [`WARMUP`], and the last output.
+fn time(mut call: impl FnMut() -> Vec<f32>) -> (Duration, Vec<f32>) {
+    let mut out = Vec::new();
+    for _ in 0..WARMUP {
+        out = call();
+    }
+    let mut times: Vec<Duration> = (0..CALLS)
+        .map(|_| {
+            let start = Instant::now();
+            out = std::hint::black_box(call());
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    (times[CALLS / 2], out)
+}
+
+fn component(sandbox: &Sandbox, file: &str, x: &Inputs) -> (Duration, Vec<f32>) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies").join(file);
+    assert!(path.is_file(), "{} is missing: run scripts/build-policies.sh first", path.display());
+    let policy = sandbox.load(&path).unwrap();
+    let oracle = Box::new(DistanceOracle(x.target.clone()));
+    let mut inst = DefenseInstance::with_seed(sandbox, &policy, 0, 0, oracle).unwrap();
+    inst.configure(&[]).unwrap();
+    let ctx = context();
+    time(|| inst.aggregate(&ctx, &x.prev, &x.local, &x.received).unwrap())
+}
+
+fn native<T: Defense>(x: &Inputs) -> (Duration, Vec<f32>) {
+    let mut policy = T::default();
+    let ctx = sdk_context();
+    let target = x.target.clone();
+    let mut env = NativeEnv::new(0);
+    env.loss = Some(Box::new(move |m: &[f32]| loss(m, &target)));
+    time(|| policy.aggregate(&ctx, &x.prev, &x.local, &x.received, &mut env).unwrap())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let x = inputs();
+    let sandbox = Sandbox::new(Limits::default(), None).unwrap();
+    type Native = fn(&Inputs) -> (Duration, Vec<f32>);
+    let defenses: [(&str, &str, Native); 6] = [
+        ("dpsgd", "dpsgd.wasm", native::<dpsgd::Dpsgd>),
+        ("sim-reweight", "sim_reweight.wasm", native::<sim_reweight::SimReweight>),
+        ("bridge", "bridge.wasm", native::<bridge::Bridge>),
+        ("tvnorm", "tvnorm.wasm", native::<tvnorm::TvNorm>),
+        ("mozi", "mozi.wasm", native::<mozi::Mozi>),
+        ("standalone", "standalone.wasm", native::<standalone::Standalone>),
+    ];
+    let mut table = String::from(
+        "| defense | component (ms) | native (ms) | component / native | max abs difference |\n|---|---:|---:|---:|---:|\n",
+    );
+    for (name, file, run_native) in defenses {
+        let (wasm_t, wasm_out) = component(&sandbox, file, &x);
+        let (native_t, native_out) = run_native(&x);
+        let diff = wasm_out.iter().zip(&native_out).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let row = format!(
+            "| {name} | {:.3} | {:.3} | {:.2} | {diff:.1e} |\n",
+            ms(wasm_t),
+            ms(native_t),
+            wasm_t.as_secs_f64() / native_t.as_secs_f64()
+        );
+        eprint!("{row}");
+        table.push_str(&row);
+    }
+    println!("\nk = {K}, d = {D}, median of {CALLS} calls after {WARMUP} warm-up calls\n\n{table}");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-policies.md");
+    std::fs::write(&out, &table).unwrap();
+    println!("wrote {}", out.display());
+}

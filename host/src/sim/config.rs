@@ -1,0 +1,228 @@
+//! The experiment: every setting of a run, as read from a TOML file and overridden by
+//! flags, validated before any training starts, and written back as `config.toml`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+
+use super::graph::GraphSpec;
+
+/// All settings of one run. Field names are the flag names with `_` for `-`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Experiment {
+    /// Total nodes, regular and Byzantine.
+    pub nodes: usize,
+    /// Byzantine nodes, chosen at random.
+    pub byzantine: usize,
+    /// Edge probability of the Erdős–Rényi graph.
+    pub edge_prob: f64,
+    /// `static`, `time-varying` (a new Erdős–Rényi graph each epoch, same Byzantine set),
+    /// `complete`, `ring`, or `edges:PATH` (an edge-list file).
+    pub topology: String,
+    pub epochs: u32,
+    /// Local SGD steps per communication round (τ).
+    pub local_steps: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub seed: u64,
+    /// Defense component (.wasm).
+    pub defense: PathBuf,
+    /// Attack component (.wasm), or `none`.
+    pub attack: String,
+    /// `NAME=VALUE` parameters for the defense's `configure`.
+    pub defense_param: Vec<String>,
+    /// `NAME=VALUE` parameters for the attack's `configure`.
+    pub attack_param: Vec<String>,
+    /// Directory of IDX files; empty for the embedded subset.
+    pub data: Option<PathBuf>,
+    /// `iid` (the paper's even split) or `dirichlet:ALPHA`.
+    pub partition: String,
+    /// `auto`, `cpu` or `cuda`.
+    pub device: String,
+    /// Evaluate test accuracy every this many epochs (and always after the last).
+    pub eval_every: u32,
+    /// Test images per evaluation; 0 means the whole test set (the paper's protocol).
+    pub eval_samples: usize,
+    /// Mean accuracy that `rounds_to_target` refers to.
+    pub target_accuracy: f64,
+    /// What to do when training produces non-finite weights: `stop` or `continue`.
+    pub on_divergence: String,
+    /// libtorch intra-op threads; 0 leaves libtorch's default.
+    pub threads: usize,
+    pub policy_timeout_ms: u64,
+    pub policy_memory_mb: usize,
+}
+
+impl Default for Experiment {
+    /// The paper's settings (Section 4.1), with D-PSGD and no attack.
+    fn default() -> Self {
+        Experiment {
+            nodes: 50,
+            byzantine: 10,
+            edge_prob: 0.6,
+            topology: "static".into(),
+            epochs: 80,
+            local_steps: 1,
+            batch_size: 60,
+            lr: 0.1,
+            weight_decay: 5e-4,
+            seed: 0,
+            defense: PathBuf::from("policies/dpsgd.wasm"),
+            attack: "none".into(),
+            defense_param: Vec::new(),
+            attack_param: Vec::new(),
+            data: None,
+            partition: "iid".into(),
+            device: "auto".into(),
+            eval_every: 1,
+            eval_samples: 0,
+            target_accuracy: 0.85,
+            on_divergence: "stop".into(),
+            threads: 0,
+            policy_timeout_ms: 10_000,
+            policy_memory_mb: 2048,
+        }
+    }
+}
+
+impl Experiment {
+    /// Reads a TOML experiment file; unknown keys are errors naming the key.
+    pub fn from_file(path: &Path) -> Result<Experiment> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("--config: cannot read {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("--config: {} is not a valid experiment file", path.display()))
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("an experiment serializes to TOML")
+    }
+
+    /// The attack path, or `None` for `none`.
+    pub fn attack_path(&self) -> Option<PathBuf> {
+        (self.attack != "none" && !self.attack.is_empty()).then(|| PathBuf::from(&self.attack))
+    }
+
+    pub fn graph_spec(&self) -> Result<GraphSpec> {
+        Ok(match self.topology.as_str() {
+            "static" | "time-varying" => GraphSpec::ErdosRenyi { p: self.edge_prob },
+            "complete" => GraphSpec::Complete,
+            "ring" => GraphSpec::Ring,
+            t if t.starts_with("edges:") => GraphSpec::EdgeList(PathBuf::from(&t["edges:".len()..])),
+            other => bail!("--topology must be static, time-varying, complete, ring or edges:PATH, got `{other}`"),
+        })
+    }
+
+    pub fn time_varying(&self) -> bool {
+        self.topology == "time-varying"
+    }
+
+    pub fn partition_spec(&self) -> Result<byzhost_train::partition::Partition> {
+        use byzhost_train::partition::Partition;
+        match self.partition.as_str() {
+            "iid" => Ok(Partition::Iid),
+            p if p.starts_with("dirichlet:") => {
+                let alpha: f64 = p["dirichlet:".len()..]
+                    .parse()
+                    .ok()
+                    .filter(|a: &f64| a.is_finite() && *a > 0.0)
+                    .with_context(|| format!("--partition: `{p}` needs a positive alpha, e.g. dirichlet:0.5"))?;
+                Ok(Partition::Dirichlet(alpha))
+            }
+            other => bail!("--partition must be iid or dirichlet:ALPHA, got `{other}`"),
+        }
+    }
+
+    /// Checks every value that can be checked without data or policies.
+    pub fn validate(&self) -> Result<()> {
+        if self.nodes < 1 {
+            bail!("--nodes must be at least 1, got {}", self.nodes);
+        }
+        if self.byzantine >= self.nodes {
+            bail!("--byzantine ({}) must be less than --nodes ({}): at least one node must be regular", self.byzantine, self.nodes);
+        }
+        if !(self.edge_prob > 0.0 && self.edge_prob <= 1.0) {
+            bail!("--edge-prob must be in (0, 1], got {}", self.edge_prob);
+        }
+        self.graph_spec()?;
+        self.partition_spec()?;
+        if self.epochs == 0 {
+            bail!("--epochs must be at least 1");
+        }
+        if self.local_steps == 0 {
+            bail!("--local-steps (τ) must be at least 1, got 0");
+        }
+        if self.batch_size == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!("--lr must be positive and finite, got {}", self.lr);
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            bail!("--weight-decay must be non-negative and finite, got {}", self.weight_decay);
+        }
+        if !["auto", "cpu", "cuda"].contains(&self.device.as_str()) {
+            bail!("--device must be auto, cpu or cuda, got `{}`", self.device);
+        }
+        if self.eval_every == 0 {
+            bail!("--eval-every must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.target_accuracy) {
+            bail!("--target-accuracy is a fraction in [0, 1], got {}", self.target_accuracy);
+        }
+        if !["stop", "continue"].contains(&self.on_divergence.as_str()) {
+            bail!("--on-divergence must be stop or continue, got `{}`", self.on_divergence);
+        }
+        if !self.defense.is_file() {
+            bail!("--defense: policy file {} does not exist (build the policies with scripts/setup.sh)", self.defense.display());
+        }
+        if let Some(a) = self.attack_path() {
+            if !a.is_file() {
+                bail!("--attack: policy file {} does not exist (or pass --attack none)", a.display());
+            }
+        }
+        if let Some(d) = &self.data {
+            if !d.is_dir() {
+                bail!("--data: {} is not a directory of IDX files", d.display());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_papers_settings_and_round_trip_through_toml() {
+        let e = Experiment::default();
+        assert_eq!((e.nodes, e.byzantine, e.edge_prob, e.batch_size, e.epochs), (50, 10, 0.6, 60, 80));
+        assert_eq!(toml::from_str::<Experiment>(&e.to_toml()).unwrap(), e);
+    }
+
+    #[test]
+    fn unknown_keys_in_a_file_are_rejected() {
+        let e = toml::from_str::<Experiment>("nodez = 3").unwrap_err().to_string();
+        assert!(e.contains("nodez"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_flag() {
+        let check = |f: fn(&mut Experiment), flag: &str| {
+            let mut e = Experiment::default();
+            f(&mut e);
+            let msg = e.validate().unwrap_err().to_string();
+            assert!(msg.contains(flag), "{msg}");
+        };
+        check(|e| e.byzantine = 50, "--byzantine");
+        check(|e| e.edge_prob = 0.0, "--edge-prob");
+        check(|e| e.edge_prob = 1.5, "--edge-prob");
+        check(|e| e.local_steps = 0, "--local-steps");
+        check(|e| e.device = "tpu".into(), "--device");
+        check(|e| e.topology = "star".into(), "--topology");
+        check(|e| e.partition = "dirichlet:-1".into(), "--partition");
+        check(|e| e.defense = "missing.wasm".into(), "--defense");
+    }
+}

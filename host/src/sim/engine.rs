@@ -1,0 +1,405 @@
+//! The rounds of Algorithm 1 ("gossip after local update"): local SGD on every regular
+//! node, broadcast, the attack's messages, and each node's defense — with metrics per
+//! epoch, a checkpoint per epoch, and divergence and policy faults recorded as results.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use byzhost_train::tensors::{Samples, Shard};
+use byzhost_train::{Net, DIM};
+use tch::Tensor;
+
+use super::checkpoint::Checkpoint;
+use super::config::Experiment;
+use super::graph::{self, Topology};
+use super::metrics::{consensus_error, finite, quantile, DivergedAt, EpochMetrics, Summary};
+use super::output::RunDir;
+use super::progress::Progress;
+use super::seeds::mix;
+use crate::policy::{parse_params, AttackContext, ByzantineNode, Context, SendMode};
+use crate::sandbox::{AttackInstance, DefenseInstance, LoadedPolicy, LossOracle, Sandbox};
+
+/// The batch a node trained on last, shared with its loss oracle (MOZI's import).
+type SharedBatch = Arc<Mutex<Option<(Tensor, Tensor)>>>;
+
+/// Evaluates candidate models on a node's latest training batch.
+struct NodeLoss {
+    batch: SharedBatch,
+    net: Option<Net>,
+    device: tch::Device,
+}
+
+impl LossOracle for NodeLoss {
+    fn evaluate_loss(&mut self, candidates: &[f32], count: usize) -> Result<Vec<f32>, String> {
+        let guard = self.batch.lock().map_err(|_| "the node's batch is unavailable".to_string())?;
+        let (x, y) = guard.as_ref().ok_or("the node has not trained on a batch yet")?;
+        if candidates.len() != count * DIM {
+            return Err(format!("candidates hold {} values, expected {count} models of {DIM}", candidates.len()));
+        }
+        let net = self.net.get_or_insert_with(|| Net::new(self.device));
+        Ok(candidates
+            .chunks_exact(DIM)
+            .map(|c| {
+                net.load(c);
+                net.loss(x, y)
+            })
+            .collect())
+    }
+}
+
+struct RegularNode {
+    id: u32,
+    net: Net,
+    shard: Shard,
+    defense: DefenseInstance,
+    batch: SharedBatch,
+}
+
+/// Everything a run needs, built and checked before the first step.
+pub struct Simulation<'a> {
+    exp: &'a Experiment,
+    topology: Topology,
+    byzantine: Vec<bool>,
+    nodes: Vec<RegularNode>,
+    /// Row of each node id in the model matrices (regular nodes only).
+    row_of: Vec<Option<usize>>,
+    attack: Option<AttackInstance>,
+    test: Samples,
+    rounds_per_epoch: u64,
+    /// x_i^t of every regular node, row after row.
+    models: Vec<f32>,
+    /// x_i^{t+1} after local training, row after row (what regular nodes broadcast).
+    local: Vec<f32>,
+    received: Vec<f32>,
+    graph_warnings: Vec<String>,
+}
+
+impl<'a> Simulation<'a> {
+    pub fn new(exp: &'a Experiment, sandbox: &Sandbox, defense: &LoadedPolicy, attack: Option<&LoadedPolicy>) -> Result<Self> {
+        let device = byzhost_train::device(&exp.device)?;
+        let data = match &exp.data {
+            Some(dir) => byzhost_train::data::load_dir(dir).with_context(|| format!("--data {}", dir.display()))?,
+            None => byzhost_train::data::embedded(),
+        };
+        let per_node = data.train.len() / exp.nodes;
+        let steps_per_epoch = per_node / exp.batch_size;
+        if steps_per_epoch == 0 {
+            bail!(
+                "--batch-size {} is larger than a node's shard: {} training images over {} nodes leave {per_node} each",
+                exp.batch_size,
+                data.train.len(),
+                exp.nodes
+            );
+        }
+        let rounds_per_epoch = steps_per_epoch.div_ceil(exp.local_steps) as u64;
+
+        let byzantine = graph::choose_byzantine(exp.nodes, exp.byzantine, mix(exp.seed, 1, 0));
+        let (topology, graph_warnings) = graph::build(&exp.graph_spec()?, byzantine.clone(), mix(exp.seed, 2, 0))?;
+        let shards = byzhost_train::partition::split(&data.train.labels, exp.nodes, exp.partition_spec()?, mix(exp.seed, 3, 0));
+
+        let defense_params = parse_params(&defense.info.params, &exp.defense_param)
+            .map_err(anyhow::Error::msg)
+            .context("--defense-param")?;
+        let init = byzhost_train::initial_params(mix(exp.seed, 4, 0));
+        let mut nodes = Vec::new();
+        let mut row_of = vec![None; exp.nodes];
+        for id in topology.regular() {
+            let shard_idx = &shards[id as usize];
+            if shard_idx.len() < exp.batch_size {
+                bail!(
+                    "node {id} holds {} training images, fewer than --batch-size {} (--partition {})",
+                    shard_idx.len(),
+                    exp.batch_size,
+                    exp.partition
+                );
+            }
+            let mut net = Net::new(device);
+            net.load(&init);
+            let batch: SharedBatch = Arc::new(Mutex::new(None));
+            let oracle = NodeLoss { batch: batch.clone(), net: None, device };
+            let mut inst = DefenseInstance::with_seed(sandbox, defense, id, mix(exp.seed, 5, id as u64), Box::new(oracle))?;
+            inst.configure(&defense_params).context("--defense-param")?;
+            row_of[id as usize] = Some(nodes.len());
+            nodes.push(RegularNode {
+                id,
+                net,
+                shard: Shard::new(Samples::from_dataset(&data.train, Some(shard_idx), device), exp.batch_size, mix(exp.seed, 6, id as u64)),
+                defense: inst,
+                batch,
+            });
+        }
+        let attack = match attack {
+            Some(policy) if exp.byzantine > 0 => {
+                let params = parse_params(&policy.info.params, &exp.attack_param)
+                    .map_err(anyhow::Error::msg)
+                    .context("--attack-param")?;
+                let mut inst = AttackInstance::new(sandbox, policy, mix(exp.seed, 7, 0))?;
+                inst.configure(&params).context("--attack-param")?;
+                Some(inst)
+            }
+            _ => None,
+        };
+        let test_idx: Vec<usize> = (0..data.test.len().min(if exp.eval_samples == 0 { usize::MAX } else { exp.eval_samples })).collect();
+        let test = Samples::from_dataset(&data.test, Some(&test_idx), device);
+        let m = nodes.len();
+        let max_k = topology.neighbors.iter().map(Vec::len).max().unwrap_or(0);
+        Ok(Simulation {
+            exp,
+            topology,
+            byzantine,
+            nodes,
+            row_of,
+            attack,
+            test,
+            rounds_per_epoch,
+            models: init.repeat(m),
+            local: vec![0.0; m * DIM],
+            received: vec![0.0; max_k * DIM],
+            graph_warnings,
+        })
+    }
+
+    pub fn warnings(&self) -> &[String] {
+        &self.graph_warnings
+    }
+
+    pub fn rounds_per_epoch(&self) -> u64 {
+        self.rounds_per_epoch
+    }
+
+    /// Restores the models of a checkpoint.
+    fn restore(&mut self, ckpt: &Checkpoint) -> Result<()> {
+        if ckpt.models.len() != self.models.len() {
+            bail!("the checkpoint holds {} values, this run needs {}", ckpt.models.len(), self.models.len());
+        }
+        self.models.copy_from_slice(&ckpt.models);
+        for (r, node) in self.nodes.iter_mut().enumerate() {
+            node.net.load(&self.models[r * DIM..(r + 1) * DIM]);
+        }
+        Ok(())
+    }
+
+    /// Runs every remaining epoch, writing metrics and checkpoints into `dir`.
+    pub fn run(&mut self, dir: &RunDir, progress: &mut Progress) -> Result<Summary> {
+        let started = Instant::now();
+        let mut history = dir.previous_metrics()?;
+        let mut first_epoch = 0;
+        // Metrics are appended before each checkpoint is saved, so after a crash the
+        // metrics file may run one epoch ahead of the checkpoint: keep only what the
+        // checkpoint covers.
+        if let Some(ckpt) = dir.checkpoint()? {
+            self.restore(&ckpt)?;
+            first_epoch = ckpt.epochs_completed;
+        }
+        if history.len() != first_epoch as usize {
+            history.truncate(first_epoch as usize);
+            dir.rewrite_metrics(&history)?;
+        }
+        let mut outcome: Result<()> = Ok(());
+        let mut diverged_at = None;
+        for epoch in first_epoch..self.exp.epochs {
+            match self.epoch(epoch) {
+                Ok((metrics, diverged)) => {
+                    dir.append_metrics(&metrics)?;
+                    progress.epoch(&metrics, self.exp.epochs);
+                    history.push(metrics);
+                    if let Some(d) = diverged {
+                        diverged_at = Some(d);
+                        if self.exp.on_divergence == "stop" {
+                            break;
+                        }
+                    }
+                    dir.save_checkpoint(&Checkpoint { epochs_completed: epoch + 1, models: self.models.clone() })?;
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        let mut summary = Summary::from_epochs(&history, self.exp.target_accuracy);
+        summary.wall_time_s = started.elapsed().as_secs_f64();
+        if let Some(d) = diverged_at {
+            summary.status = "diverged".into();
+            summary.diverged_at = Some(d);
+        }
+        if let Err(e) = &outcome {
+            summary.status = "policy-fault".into();
+            summary.error = Some(format!("{e:#}"));
+        }
+        dir.write_summary(&summary)?;
+        outcome.map(|_| summary)
+    }
+
+    /// One epoch of rounds, then evaluation. Returns the metrics and, if training produced
+    /// non-finite weights, where.
+    fn epoch(&mut self, epoch: u32) -> Result<(EpochMetrics, Option<DivergedAt>)> {
+        if self.exp.time_varying() && epoch > 0 {
+            let (t, _) = graph::build(&self.exp.graph_spec()?, self.byzantine.clone(), mix(self.exp.seed, 2, epoch as u64))?;
+            self.topology = t;
+            let max_k = self.topology.neighbors.iter().map(Vec::len).max().unwrap_or(0);
+            self.received.resize(max_k * DIM, 0.0);
+        }
+        let (mut t_train, mut t_agg) = (Duration::ZERO, Duration::ZERO);
+        let mut agg_ms = Vec::new();
+        let mut attack_ms = 0.0;
+        let (mut loss_sum, mut loss_n) = (0.0f64, 0usize);
+        let mut diverged = None;
+        for r in 0..self.rounds_per_epoch {
+            let round = epoch as u64 * self.rounds_per_epoch + r;
+            let t0 = Instant::now();
+            for (row, node) in self.nodes.iter_mut().enumerate() {
+                for s in 0..self.exp.local_steps {
+                    let step = r as usize * self.exp.local_steps + s;
+                    let (x, y) = node.shard.batch(epoch, step);
+                    let loss = node.net.sgd_step(&x, &y, self.exp.lr, self.exp.weight_decay);
+                    loss_sum += loss as f64;
+                    loss_n += 1;
+                    if s + 1 == self.exp.local_steps {
+                        *node.batch.lock().expect("batch lock") = Some((x, y));
+                    }
+                }
+                node.net.store(&mut self.local[row * DIM..(row + 1) * DIM]);
+            }
+            t_train += t0.elapsed();
+            if let Some(row) = self.local.chunks_exact(DIM).position(|m| m.iter().any(|x| !x.is_finite())) {
+                diverged = Some(DivergedAt { epoch: epoch + 1, round, node: self.nodes[row].id });
+                break;
+            }
+            let t1 = Instant::now();
+            let crafted = self.craft(epoch, round)?;
+            attack_ms += t1.elapsed().as_secs_f64() * 1e3;
+            self.aggregate(epoch, round, crafted.as_ref(), &mut agg_ms)?;
+            t_agg += t1.elapsed();
+        }
+        let t2 = Instant::now();
+        let evaluate = diverged.is_some() || (epoch + 1) % self.exp.eval_every == 0 || epoch + 1 == self.exp.epochs;
+        let accuracies: Vec<f64> = if evaluate { self.evaluate() } else { Vec::new() };
+        let t_eval = t2.elapsed();
+        let stat = |f: fn(f64, f64) -> f64| accuracies.iter().copied().reduce(f);
+        let rounds_done = match &diverged {
+            Some(d) => d.round,
+            None => (epoch as u64 + 1) * self.rounds_per_epoch,
+        };
+        let metrics = EpochMetrics {
+            epoch: epoch + 1,
+            round: rounds_done,
+            accuracy_mean: (!accuracies.is_empty()).then(|| accuracies.iter().sum::<f64>() / accuracies.len() as f64),
+            accuracy_min: stat(f64::min),
+            accuracy_max: stat(f64::max),
+            consensus_error: consensus_error(&self.models, DIM),
+            train_loss: finite(loss_sum / loss_n.max(1) as f64),
+            agg_ms_median: quantile(&mut agg_ms, 0.5),
+            agg_ms_p95: quantile(&mut agg_ms, 0.95),
+            attack_ms_total: attack_ms,
+            time_train_s: t_train.as_secs_f64(),
+            time_aggregate_s: t_agg.as_secs_f64(),
+            time_eval_s: t_eval.as_secs_f64(),
+            train_samples_per_s: (loss_n * self.exp.batch_size) as f64 / t_train.as_secs_f64().max(1e-9),
+            diverged: diverged.is_some(),
+        };
+        Ok((metrics, diverged))
+    }
+
+    /// What the Byzantine nodes send this round (`None` without an attack).
+    fn craft(&mut self, epoch: u32, round: u64) -> Result<Option<(SendMode, Vec<f32>, AttackContext)>> {
+        let Some(attack) = self.attack.as_mut() else { return Ok(None) };
+        let regular: Vec<u32> = self.nodes.iter().map(|n| n.id).collect();
+        let ctx = AttackContext {
+            round,
+            epoch,
+            nodes: self.exp.nodes as u32,
+            byzantine: self
+                .topology
+                .byzantine_ids()
+                .into_iter()
+                .map(|b| ByzantineNode {
+                    id: b,
+                    honest_neighbors: self.topology.neighbors[b as usize].iter().copied().filter(|&j| !self.byzantine[j as usize]).collect(),
+                })
+                .collect(),
+            regular,
+            lr: self.exp.lr as f32,
+            dim: DIM as u32,
+            seed: mix(self.exp.seed, 8, round),
+        };
+        let crafted = attack.craft(&ctx, &self.local)?;
+        Ok(Some((crafted.mode, crafted.vectors, ctx)))
+    }
+
+    /// Every regular node's defense call; the new models replace `models`.
+    fn aggregate(&mut self, epoch: u32, round: u64, crafted: Option<&(SendMode, Vec<f32>, AttackContext)>, agg_ms: &mut Vec<f64>) -> Result<()> {
+        for row in 0..self.nodes.len() {
+            let id = self.nodes[row].id;
+            let mut neighbors = Vec::new();
+            let mut filled = 0;
+            for &j in &self.topology.neighbors[id as usize] {
+                let src: &[f32] = match self.row_of[j as usize] {
+                    Some(jr) => &self.local[jr * DIM..(jr + 1) * DIM],
+                    None => match crafted {
+                        // Without an attack, Byzantine nodes are silent.
+                        None => continue,
+                        Some((mode, vectors, ctx)) => {
+                            let b = ctx.byzantine.iter().position(|b| b.id == j).expect("every Byzantine node is in the context");
+                            let msg = match mode {
+                                SendMode::Broadcast => b,
+                                SendMode::PerReceiver => {
+                                    let before: usize = ctx.byzantine[..b].iter().map(|x| x.honest_neighbors.len()).sum();
+                                    before + ctx.byzantine[b].honest_neighbors.iter().position(|&r| r == id).expect("receiver is a neighbour")
+                                }
+                            };
+                            &vectors[msg * DIM..(msg + 1) * DIM]
+                        }
+                    },
+                };
+                self.received[filled * DIM..(filled + 1) * DIM].copy_from_slice(src);
+                filled += 1;
+                neighbors.push(j);
+            }
+            let ctx = Context {
+                round,
+                epoch,
+                node: id,
+                neighbor_degrees: neighbors.iter().map(|&j| self.topology.degree(j as usize) as u32).collect(),
+                neighbors,
+                lr: self.exp.lr as f32,
+                dim: DIM as u32,
+                seed: mix(self.exp.seed, 9, (round << 20) ^ id as u64),
+            };
+            let t = Instant::now();
+            let out = self.nodes[row].defense.aggregate(
+                &ctx,
+                &self.models[row * DIM..(row + 1) * DIM],
+                &self.local[row * DIM..(row + 1) * DIM],
+                &self.received[..filled * DIM],
+            )?;
+            agg_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            self.models[row * DIM..(row + 1) * DIM].copy_from_slice(&out);
+            self.nodes[row].net.load(&out);
+        }
+        Ok(())
+    }
+
+    /// Test accuracy of every regular node's current model.
+    fn evaluate(&mut self) -> Vec<f64> {
+        let n = self.test.len().max(1) as f64;
+        self.nodes
+            .iter()
+            .map(|node| node.net.correct(&self.test.images, &self.test.labels, 1000) as f64 / n)
+            .collect()
+    }
+}
+
+/// Checks that `dir` may hold a new run (or, with `resume`, an interrupted one).
+pub fn check_out_dir(dir: &Path, resume: bool) -> Result<()> {
+    if resume {
+        if !dir.join("config.toml").is_file() {
+            bail!("--resume: {} holds no run (config.toml is missing)", dir.display());
+        }
+    } else if dir.join("metrics.jsonl").exists() {
+        bail!("--out {} already holds a run; pass --resume to continue it or choose another directory", dir.display());
+    }
+    Ok(())
+}

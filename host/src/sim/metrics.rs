@@ -1,0 +1,182 @@
+//! Per-epoch metrics, the run summary, and the statistics behind them. Every number that
+//! can be non-finite is an `Option`, so the JSON files never hold a bare NaN.
+
+use serde::{Deserialize, Serialize};
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EpochMetrics {
+    /// Epoch counted from 1.
+    pub epoch: u32,
+    /// Communication rounds completed so far.
+    pub round: u64,
+    /// Test accuracy over regular nodes (fractions); `None` when not evaluated this epoch.
+    pub accuracy_mean: Option<f64>,
+    pub accuracy_min: Option<f64>,
+    pub accuracy_max: Option<f64>,
+    /// Eq. (3) over regular nodes: mean of ‖x_i − x̄‖² / ‖x̄‖².
+    pub consensus_error: Option<f64>,
+    /// Mean training loss of the epoch's mini-batches over regular nodes.
+    pub train_loss: Option<f64>,
+    /// Host-side time of one defense call, including the boundary copies.
+    pub agg_ms_median: f64,
+    pub agg_ms_p95: f64,
+    pub attack_ms_total: f64,
+    pub time_train_s: f64,
+    pub time_aggregate_s: f64,
+    pub time_eval_s: f64,
+    /// Training samples processed per second of training time, over all regular nodes.
+    pub train_samples_per_s: f64,
+    pub diverged: bool,
+}
+
+/// `summary.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    /// `completed`, `diverged` or `policy-fault`.
+    pub status: String,
+    pub error: Option<String>,
+    pub epochs_completed: u32,
+    pub rounds_completed: u64,
+    pub best_accuracy: Option<f64>,
+    pub best_epoch: Option<u32>,
+    pub consensus_error_at_best: Option<f64>,
+    pub final_accuracy: Option<f64>,
+    pub final_consensus_error: Option<f64>,
+    pub target_accuracy: f64,
+    pub rounds_to_target: Option<u64>,
+    pub diverged_at: Option<DivergedAt>,
+    pub wall_time_s: f64,
+    /// Peak resident memory of the process (VmHWM), when the OS reports it.
+    pub peak_rss_mib: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DivergedAt {
+    pub epoch: u32,
+    pub round: u64,
+    pub node: u32,
+}
+
+impl Summary {
+    /// Builds the summary from every epoch's metrics.
+    pub fn from_epochs(epochs: &[EpochMetrics], target: f64) -> Summary {
+        let best = epochs
+            .iter()
+            .filter_map(|m| m.accuracy_mean.map(|a| (a, m)))
+            .fold(None::<(f64, &EpochMetrics)>, |best, (a, m)| match best {
+                Some((b, _)) if b >= a => best,
+                _ => Some((a, m)),
+            });
+        let last = epochs.last();
+        Summary {
+            status: "completed".into(),
+            error: None,
+            epochs_completed: last.map_or(0, |m| m.epoch),
+            rounds_completed: last.map_or(0, |m| m.round),
+            best_accuracy: best.map(|(a, _)| a),
+            best_epoch: best.map(|(_, m)| m.epoch),
+            consensus_error_at_best: best.and_then(|(_, m)| m.consensus_error),
+            final_accuracy: epochs.iter().rev().find_map(|m| m.accuracy_mean),
+            final_consensus_error: last.and_then(|m| m.consensus_error),
+            target_accuracy: target,
+            rounds_to_target: epochs.iter().find(|m| m.accuracy_mean.is_some_and(|a| a >= target)).map(|m| m.round),
+            diverged_at: None,
+            wall_time_s: 0.0,
+            peak_rss_mib: peak_rss_mib(),
+        }
+    }
+}
+
+/// Peak resident set size of this process in MiB, from `/proc/self/status` (Linux).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// `Some(x)` when finite.
+pub fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// Eq. (3) of the paper over `m` models of length `dim` stored row after row.
+pub fn consensus_error(models: &[f32], dim: usize) -> Option<f64> {
+    let m = models.len() / dim;
+    if m == 0 {
+        return None;
+    }
+    let mut mean = vec![0.0f64; dim];
+    for row in models.chunks_exact(dim) {
+        for (s, &x) in mean.iter_mut().zip(row) {
+            *s += x as f64;
+        }
+    }
+    mean.iter_mut().for_each(|s| *s /= m as f64);
+    let mean_sq: f64 = mean.iter().map(|x| x * x).sum();
+    if mean_sq == 0.0 {
+        return None;
+    }
+    let spread: f64 = models
+        .chunks_exact(dim)
+        .map(|row| row.iter().zip(&mean).map(|(&x, &c)| (x as f64 - c).powi(2)).sum::<f64>() / mean_sq)
+        .sum();
+    finite(spread / m as f64)
+}
+
+/// The `q`-quantile (nearest rank) of `values`, in the same unit; 0 when empty.
+pub fn quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consensus_error_follows_eq_3() {
+        // Models (1, 0) and (3, 0): mean (2, 0), ‖x̄‖² = 4, deviations 1 each → err = 1/4.
+        assert_eq!(consensus_error(&[1.0, 0.0, 3.0, 0.0], 2), Some(0.25));
+        assert_eq!(consensus_error(&[1.0, 2.0, 1.0, 2.0], 2), Some(0.0));
+        assert_eq!(consensus_error(&[f32::NAN, 2.0], 2), None);
+    }
+
+    #[test]
+    fn quantiles_use_nearest_rank() {
+        let mut v: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(quantile(&mut v, 0.5), 10.0);
+        assert_eq!(quantile(&mut v, 0.95), 19.0);
+        assert_eq!(quantile(&mut [], 0.5), 0.0);
+    }
+
+    #[test]
+    fn summary_finds_best_epoch_and_rounds_to_target() {
+        let m = |epoch, acc: Option<f64>| EpochMetrics {
+            epoch,
+            round: epoch as u64 * 20,
+            accuracy_mean: acc,
+            accuracy_min: acc,
+            accuracy_max: acc,
+            consensus_error: Some(epoch as f64),
+            train_loss: Some(1.0),
+            agg_ms_median: 0.0,
+            agg_ms_p95: 0.0,
+            attack_ms_total: 0.0,
+            time_train_s: 0.0,
+            time_aggregate_s: 0.0,
+            time_eval_s: 0.0,
+            train_samples_per_s: 0.0,
+            diverged: false,
+        };
+        let s = Summary::from_epochs(&[m(1, Some(0.5)), m(2, Some(0.86)), m(3, None), m(4, Some(0.84))], 0.85);
+        assert_eq!((s.best_accuracy, s.best_epoch, s.consensus_error_at_best), (Some(0.86), Some(2), Some(2.0)));
+        assert_eq!(s.rounds_to_target, Some(40));
+        assert_eq!(s.final_accuracy, Some(0.84));
+    }
+}

@@ -1,0 +1,71 @@
+//! The run directory: `config.toml`, `policies.json`, `metrics.jsonl` (one object per
+//! epoch, appended as produced), `summary.json` and `checkpoint.bin`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+
+use super::checkpoint::Checkpoint;
+use super::metrics::{EpochMetrics, Summary};
+
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    pub fn create(path: &Path) -> Result<RunDir> {
+        std::fs::create_dir_all(path).with_context(|| format!("--out: cannot create {}", path.display()))?;
+        Ok(RunDir { path: path.to_path_buf() })
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    pub fn write(&self, name: &str, contents: &str) -> Result<()> {
+        std::fs::write(self.file(name), contents).with_context(|| format!("writing {}", self.file(name).display()))
+    }
+
+    pub fn append_metrics(&self, m: &EpochMetrics) -> Result<()> {
+        let path = self.file("metrics.jsonl");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        writeln!(f, "{}", serde_json::to_string(m)?).with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn previous_metrics(&self) -> Result<Vec<EpochMetrics>> {
+        let path = self.file("metrics.jsonl");
+        let Ok(text) = std::fs::read_to_string(&path) else { return Ok(Vec::new()) };
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}: not a metrics line", path.display(), i + 1)))
+            .collect()
+    }
+
+    pub fn rewrite_metrics(&self, history: &[EpochMetrics]) -> Result<()> {
+        let mut text = String::new();
+        for m in history {
+            text.push_str(&serde_json::to_string(m)?);
+            text.push('\n');
+        }
+        self.write("metrics.jsonl", &text)
+    }
+
+    pub fn write_summary(&self, s: &Summary) -> Result<()> {
+        self.write("summary.json", &serde_json::to_string_pretty(s)?)
+    }
+
+    pub fn save_checkpoint(&self, c: &Checkpoint) -> Result<()> {
+        c.save(&self.file("checkpoint.bin"))
+    }
+
+    pub fn checkpoint(&self) -> Result<Option<Checkpoint>> {
+        let path = self.file("checkpoint.bin");
+        path.is_file().then(|| Checkpoint::load(&path)).transpose()
+    }
+}

@@ -1,0 +1,261 @@
+//! `byzhost run`: real training on the embedded Fashion-MNIST subset with real components.
+//! Runs are small (5 nodes, 5 rounds per epoch, 200 test images) to keep the suite fast.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{assert_no_host_panic, component, has_error_class, stderr_of, Scratch};
+
+/// A small run: 5 nodes over the 5,000 embedded images → 1,000 each, batch 200 → 5 rounds.
+fn small_run(s: &Scratch, out: &str, extra: &[&str]) -> std::process::Output {
+    s.byzhost()
+        .arg("run")
+        .args(["--nodes", "5", "--byzantine", "1", "--topology", "complete", "--epochs", "2"])
+        .args(["--batch-size", "200", "--eval-samples", "200", "--device", "cpu", "--seed", "7", "--quiet"])
+        .arg("--defense")
+        .arg(component("policies/dpsgd.wasm"))
+        .arg("--out")
+        .arg(s.path(out))
+        .args(extra)
+        .env_remove("BYZHOST_DATA")
+        .output()
+        .unwrap()
+}
+
+fn metrics(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The metrics that must be reproducible (timings are not).
+fn outcome(dir: &Path) -> Vec<Value> {
+    metrics(dir)
+        .into_iter()
+        .map(|m| {
+            let keep = ["epoch", "round", "accuracy_mean", "accuracy_min", "accuracy_max", "consensus_error", "train_loss", "diverged"];
+            Value::Object(keep.iter().map(|k| (k.to_string(), m[*k].clone())).collect())
+        })
+        .collect()
+}
+
+fn summary(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn same_seed_gives_identical_metrics() {
+    let s = Scratch::new();
+    let reverse = component("policies/reverse.wasm");
+    for out in ["a", "b"] {
+        let o = small_run(&s, out, &["--attack", reverse.to_str().unwrap(), "--topology", "static", "--nodes", "6", "--edge-prob", "0.9"]);
+        assert!(o.status.success(), "{}", stderr_of(&o));
+    }
+    let (a, b) = (outcome(&s.path("a")), outcome(&s.path("b")));
+    assert_eq!(a.len(), 2);
+    assert_eq!(a, b);
+    let o = small_run(&s, "c", &["--attack", reverse.to_str().unwrap(), "--topology", "static", "--nodes", "6", "--edge-prob", "0.9", "--seed", "8"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ne!(a, outcome(&s.path("c")), "a different seed should change the run");
+}
+
+#[test]
+fn run_directory_holds_config_policies_metrics_summary_and_checkpoint() {
+    let s = Scratch::new();
+    let o = small_run(&s, "r", &[]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let dir = s.path("r");
+    for f in ["config.toml", "policies.json", "metrics.jsonl", "summary.json", "checkpoint.bin"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(config.contains("nodes = 5") && config.contains("batch_size = 200"), "{config}");
+    let m = metrics(&dir);
+    for key in ["epoch", "round", "accuracy_mean", "accuracy_min", "accuracy_max", "consensus_error", "train_loss", "agg_ms_median", "agg_ms_p95"] {
+        assert!(m[0].get(key).is_some(), "metrics lack {key}");
+    }
+    assert_eq!(m[1]["round"], 10);
+    let acc = m[1]["accuracy_mean"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc));
+    let sm = summary(&dir);
+    assert_eq!(sm["status"], "completed");
+    for key in ["best_accuracy", "consensus_error_at_best", "rounds_to_target"] {
+        assert!(sm.get(key).is_some(), "summary lacks {key}");
+    }
+    let policies: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("policies.json")).unwrap()).unwrap();
+    assert_eq!(policies["defense"]["sha256"].as_str().unwrap().len(), 64);
+    // The table on stdout.
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("best mean accuracy") && table.contains("consensus error at best"), "{table}");
+}
+
+#[test]
+fn dpsgd_on_a_complete_graph_without_attack_reaches_exact_consensus() {
+    let s = Scratch::new();
+    let o = small_run(&s, "r", &["--byzantine", "0"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    for m in metrics(&s.path("r")) {
+        assert_eq!(m["consensus_error"].as_f64(), Some(0.0), "{m}");
+        assert_eq!(m["accuracy_min"], m["accuracy_max"]);
+    }
+}
+
+#[test]
+fn training_learns_something_on_the_embedded_subset() {
+    let s = Scratch::new();
+    let o = small_run(&s, "r", &["--byzantine", "0", "--epochs", "3", "--batch-size", "50"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let m = metrics(&s.path("r"));
+    let first = m[0]["train_loss"].as_f64().unwrap();
+    let last = m[2]["train_loss"].as_f64().unwrap();
+    assert!(last < first, "loss should fall: {first} -> {last}");
+    assert!(m[2]["accuracy_mean"].as_f64().unwrap() > 0.5, "{}", m[2]);
+}
+
+#[test]
+fn byzantine_nodes_without_an_attack_are_silent_and_b_zero_works() {
+    let s = Scratch::new();
+    let o = small_run(&s, "none", &["--attack", "none"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let o = small_run(&s, "zero", &["--byzantine", "0", "--attack", component("policies/reverse.wasm").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_eq!(summary(&s.path("zero"))["status"], "completed");
+}
+
+#[test]
+fn resume_after_a_kill_ends_with_the_same_metrics() {
+    let s = Scratch::new();
+    let args = |out: &str| {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("byzhost"));
+        c.env("BYZHOST_CACHE_DIR", s.path("cache"))
+            .env_remove("BYZHOST_DATA")
+            .args(["run", "--nodes", "5", "--byzantine", "1", "--topology", "complete", "--epochs", "4"])
+            .args(["--batch-size", "200", "--eval-samples", "200", "--device", "cpu", "--quiet"])
+            .arg("--attack")
+            .arg(component("policies/reverse.wasm"))
+            .arg("--defense")
+            .arg(component("policies/dpsgd.wasm"))
+            .arg("--out")
+            .arg(s.path(out));
+        c
+    };
+    assert!(args("full").status().unwrap().success());
+
+    let mut child = args("cut").stderr(std::process::Stdio::null()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let started = Instant::now();
+    while !std::fs::read_to_string(s.path("cut/metrics.jsonl")).is_ok_and(|t| !t.is_empty()) {
+        assert!(started.elapsed() < Duration::from_secs(120), "no epoch finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let resumed = s.byzhost().args(["run", "--resume", "--quiet", "--out"]).arg(s.path("cut")).output().unwrap();
+    assert!(resumed.status.success(), "{}", stderr_of(&resumed));
+    assert_eq!(outcome(&s.path("cut")), outcome(&s.path("full")));
+    assert_eq!(summary(&s.path("cut"))["best_accuracy"], summary(&s.path("full"))["best_accuracy"]);
+}
+
+#[test]
+fn resume_refuses_other_settings() {
+    let s = Scratch::new();
+    assert!(small_run(&s, "r", &["--epochs", "1"]).status.success());
+    let o = s.byzhost().args(["run", "--resume", "--nodes", "9", "--out"]).arg(s.path("r")).output().unwrap();
+    assert!(!o.status.success());
+    assert!(stderr_of(&o).contains("--resume takes every setting from"), "{}", stderr_of(&o));
+}
+
+#[test]
+fn an_existing_run_directory_is_not_overwritten() {
+    let s = Scratch::new();
+    assert!(small_run(&s, "r", &["--epochs", "1"]).status.success());
+    let o = small_run(&s, "r", &["--epochs", "1"]);
+    assert!(!o.status.success());
+    assert!(stderr_of(&o).contains("already holds a run"), "{}", stderr_of(&o));
+}
+
+#[test]
+fn invalid_inputs_are_rejected_before_training_naming_the_value() {
+    let s = Scratch::new();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--byzantine", "5"], "--byzantine (5) must be less than --nodes (5)"),
+        (&["--edge-prob", "1.5"], "--edge-prob must be in (0, 1]"),
+        (&["--edge-prob", "0"], "--edge-prob must be in (0, 1]"),
+        (&["--local-steps", "0"], "--local-steps"),
+        (&["--batch-size", "5000"], "--batch-size 5000 is larger than a node's shard"),
+        (&["--device", "tpu"], "--device must be auto, cpu or cuda"),
+        (&["--defense", "no/such.wasm"], "--defense: policy file no/such.wasm does not exist"),
+        (&["--attack", "no/such.wasm"], "--attack: policy file no/such.wasm does not exist"),
+        (&["--data", "/no/such/dir"], "--data: /no/such/dir is not a directory"),
+        (&["--topology", "star"], "--topology must be"),
+        (&["--defense-param", "weights"], "NAME=VALUE"),
+    ];
+    for (i, (flags, expected)) in cases.iter().enumerate() {
+        let out = format!("bad{i}");
+        let o = small_run(&s, &out, flags);
+        let err = stderr_of(&o);
+        assert!(!o.status.success(), "{flags:?} should fail");
+        assert!(err.contains(expected), "{flags:?}: expected `{expected}` in:\n{err}");
+        assert!(!s.path(&out).join("metrics.jsonl").exists(), "{flags:?}: training started");
+        assert_no_host_panic(&err);
+    }
+}
+
+#[test]
+fn unreadable_data_is_rejected_naming_the_file() {
+    let s = Scratch::new();
+    let data = s.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+        std::fs::write(data.join(f), b"\x00\x00\x08\x01garbage").unwrap();
+    }
+    let o = small_run(&s, "r", &["--data", data.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr_of(&o).contains("train-images-idx3-ubyte: magic number"), "{}", stderr_of(&o));
+}
+
+#[test]
+fn divergence_is_recorded_as_a_result_in_valid_json() {
+    let s = Scratch::new();
+    let o = small_run(&s, "r", &["--byzantine", "0", "--lr", "1e30"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let sm = summary(&s.path("r"));
+    assert_eq!(sm["status"], "diverged", "{sm}");
+    assert_eq!(sm["diverged_at"]["epoch"], 1);
+    let m = metrics(&s.path("r"));
+    assert_eq!(m.len(), 1, "the run stops at the divergence by default");
+    assert_eq!(m[0]["diverged"], true);
+    let text = std::fs::read_to_string(s.path("r/metrics.jsonl")).unwrap();
+    assert!(!text.contains("NaN") && !text.contains("inf"), "{text}");
+}
+
+#[test]
+fn a_policy_fault_stops_the_run_naming_node_and_round_and_keeps_a_summary() {
+    let s = Scratch::new();
+    let o = small_run(&s, "r", &["--defense", component("tests/fixtures/hostile_trap.wasm").to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr_of(&o);
+    assert!(has_error_class(&err, "trap"), "{err}");
+    assert!(err.contains("round 0") && err.contains("at node"), "{err}");
+    assert_no_host_panic(&err);
+    assert_eq!(summary(&s.path("r"))["status"], "policy-fault");
+}
+
+#[test]
+fn a_config_file_supplies_settings_and_flags_override_it() {
+    let s = Scratch::new();
+    let cfg = s.path("exp.toml");
+    std::fs::write(&cfg, "nodes = 4\nlr = 0.05\ntarget_accuracy = 0.5\n").unwrap();
+    let o = small_run(&s, "r", &["--config", cfg.to_str().unwrap(), "--nodes", "5"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let written = std::fs::read_to_string(s.path("r/config.toml")).unwrap();
+    // small_run passes --nodes 5 --byzantine 1 --topology complete --epochs 2 --batch-size 200 too.
+    assert!(written.contains("lr = 0.05") && written.contains("target_accuracy = 0.5"), "{written}");
+    assert!(written.contains("nodes = 5"), "the flag overrides the file: {written}");
+    std::fs::write(&cfg, "nodez = 4\n").unwrap();
+    let o = small_run(&s, "r2", &["--config", cfg.to_str().unwrap()]);
+    assert!(stderr_of(&o).contains("nodez"), "{}", stderr_of(&o));
+}
