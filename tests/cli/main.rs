@@ -5,5 +5,6 @@ mod call;
 mod data;
 mod hostile;
 mod inspect;
+mod policies;
 mod run;
 mod support;

@@ -10,6 +10,9 @@
 /// Accumulator lanes of the reductions: two 128-bit vectors of f32.
 pub const LANES: usize = 8;
 
+mod rows;
+pub use rows::{combine, cross_stats, cross_stats_rows, CrossStats};
+
 fn reduce<F: Fn(f32, f32) -> f32>(a: &[f32], b: &[f32], term: F) -> f32 {
     assert_eq!(a.len(), b.len(), "kernel inputs must have equal length");
     let mut acc = [0.0f32; LANES];
@@ -199,69 +202,6 @@ pub fn median(rows: &[f32], extra: Option<&[f32]>, dim: usize) -> Vec<f32> {
     out
 }
 
-/// What one pass over `row` tells about Δ = `row − origin` against a `reference` vector:
-/// Δ·reference, ‖Δ‖² and the counts of positive and negative coordinates of Δ.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct CrossStats {
-    pub dot: f32,
-    pub norm_sq: f32,
-    pub pos: u64,
-    pub neg: u64,
-    /// Number of coordinates (so zeros = len − pos − neg).
-    pub len: u64,
-}
-
-impl CrossStats {
-    /// Fractions of positive, zero and negative coordinates of Δ, as [`sign_histogram`]
-    /// but in f64 (callers take logarithms of them).
-    pub fn sign_fractions(&self) -> [f64; 3] {
-        if self.len == 0 {
-            return [0.0, 1.0, 0.0];
-        }
-        let len = self.len as f64;
-        let zero = self.len - self.pos - self.neg;
-        [self.pos as f64 / len, zero as f64 / len, self.neg as f64 / len]
-    }
-}
-
-/// [`CrossStats`] of `row − origin` against `reference`, in a single pass that never
-/// materializes the difference: rules that compare many received rows with one reference
-/// (similarity reweighting) read each row once instead of writing and re-reading a Δ.
-pub fn cross_stats(row: &[f32], origin: &[f32], reference: &[f32]) -> CrossStats {
-    assert!(row.len() == origin.len() && origin.len() == reference.len(), "kernel inputs must have equal length");
-    let mut dot = [0.0f32; LANES];
-    let mut nsq = [0.0f32; LANES];
-    // Per-lane counts: comparisons become lane masks under simd128, so this vectorizes.
-    let mut pos = [0u32; LANES];
-    let mut neg = [0u32; LANES];
-    let (rc, oc, fc) = (row.chunks_exact(LANES), origin.chunks_exact(LANES), reference.chunks_exact(LANES));
-    let (rt, ot, ft) = (rc.remainder(), oc.remainder(), fc.remainder());
-    for ((r, o), f) in rc.zip(oc).zip(fc) {
-        for i in 0..LANES {
-            let d = r[i] - o[i];
-            dot[i] += d * f[i];
-            nsq[i] += d * d;
-            pos[i] += (d > 0.0) as u32;
-            neg[i] += (d < 0.0) as u32;
-        }
-    }
-    let mut out = CrossStats { len: row.len() as u64, ..Default::default() };
-    for i in 0..LANES {
-        out.dot += dot[i];
-        out.norm_sq += nsq[i];
-        out.pos += pos[i] as u64;
-        out.neg += neg[i] as u64;
-    }
-    for ((r, o), f) in rt.iter().zip(ot).zip(ft) {
-        let d = r - o;
-        out.dot += d * f;
-        out.norm_sq += d * d;
-        out.pos += (d > 0.0) as u64;
-        out.neg += (d < 0.0) as u64;
-    }
-    out
-}
-
 /// Coordinates gathered per block by [`trimmed_sum`]: the block's columns (k × 64 floats)
 /// stay in L1 while the rows are read sequentially, instead of one strided read per value.
 const TRIM_BLOCK: usize = 64;
@@ -353,25 +293,6 @@ mod tests {
         let rows = [1.0, 10.0, 100.0, -5.0, 2.0, 0.0];
         assert_eq!(median(&rows, None, 2), vec![2.0, 0.0]);
         assert_eq!(median(&rows, Some(&[3.0, 1.0]), 2), vec![2.5, 0.5]);
-    }
-
-    #[test]
-    fn cross_stats_match_the_materialized_difference() {
-        // 11 coordinates: 8 lanes + 3 tail, with zeros, positives and negatives in both.
-        let row: Vec<f32> = (0..11).map(|i| (i % 4) as f32 - 1.0).collect();
-        let origin = vec![0.5f32; 11];
-        let reference: Vec<f32> = (0..11).map(|i| i as f32).collect();
-        let mut delta = vec![0.0; 11];
-        sub_into(&mut delta, &row, &origin);
-        let s = cross_stats(&row, &origin, &reference);
-        assert_eq!(s.dot, dot(&delta, &reference));
-        assert_eq!(s.norm_sq, norm_sq(&delta));
-        assert_eq!(s.sign_fractions().map(|f| f as f32), sign_histogram(&delta));
-        // row − 0.5 is −1.5, −0.5, 0.5, 1.5 repeating: 5 positive, 6 negative, no zero.
-        assert_eq!((s.pos, s.neg, s.len), (5, 6, 11));
-        let z = cross_stats(&[1.0, 2.0, 3.0], &[1.0, 0.0, 3.0], &[1.0, 1.0, 1.0]);
-        assert_eq!(z, CrossStats { dot: 2.0, norm_sq: 4.0, pos: 1, neg: 0, len: 3 });
-        assert_eq!(z.sign_fractions(), [1.0 / 3.0, 2.0 / 3.0, 0.0]);
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //! - Δ̄_ji = Δ_ji · min(1, ‖Δ_ii‖/‖Δ_ji‖), and x_i ← x_i^t + Σ ω_ji Δ̄_ji / Σ ω_ji.
 //!
 //! The rule never knows which neighbours are honest: every received row is weighed the
-//! same way. Two passes over the data: one [`kernels::cross_stats`] per row (Δ·Δ_ii, ‖Δ‖²
-//! and sign counts, with no Δ written), then one weighted accumulation, using
+//! same way. Two passes over the data, both blocked by columns so that prev, Δ_ii and the
+//! output stay in L1 ([`kernels::cross_stats_rows`]: Δ·Δ_ii, ‖Δ‖² and sign counts of every
+//! row with no Δ written; then [`kernels::combine`]), using
 //! x_i^t + Σ a_j (x_j − x_i^t) = (1 − Σ a_j)·x_i^t + Σ a_j x_j.
 //!
 //! Edge cases: no neighbours → `local`; all weights zero (only when Δ_ii = 0 with the
@@ -82,13 +83,11 @@ impl Defense for SimReweight {
         let mut reference = vec![0.0f32; dim];
         kernels::sub_into(&mut reference, local, prev);
         // Row 0 is the node itself (Δ_ii against itself), rows 1..=k the neighbours.
-        let mut stats: Vec<CrossStats> = Vec::with_capacity(k + 1);
-        stats.push(kernels::cross_stats(local, prev, &reference));
+        let rows: Vec<&[f32]> = std::iter::once(local).chain(received.chunks_exact(dim)).collect();
+        let stats: Vec<CrossStats> = kernels::cross_stats_rows(&rows, prev, &reference);
         if !stats[0].norm_sq.is_finite() {
             return Err(format!("the node's own update local - prev is not finite (|Δ_ii|² = {})", stats[0].norm_sq));
         }
-        stats.extend(received.chunks_exact(dim).map(|row| kernels::cross_stats(row, prev, &reference)));
-
         let omega = weights::similarity_weights(&stats, self.factors);
         let clip = weights::clip_factors(&stats, self.factors.clip);
         let total: f64 = omega.iter().sum();
@@ -103,24 +102,14 @@ impl Defense for SimReweight {
             );
             return Ok(local.to_vec());
         }
-        let coef: Vec<f32> = omega.iter().zip(&clip).map(|(w, s)| (w * s / total) as f32).collect();
-        Ok(accumulate(prev, local, received, &coef, dim))
+        // x_i^t + Σ a_j Δ_ji = (1 − Σ a_j)·x_i^t + Σ a_j x_j with a_j = ω_j·clip_j / Σ ω.
+        let terms: Vec<(&[f32], f32)> =
+            rows.iter().zip(omega.iter().zip(&clip)).map(|(row, (w, s))| (*row, (w * s / total) as f32)).collect();
+        let own_share = 1.0 - terms.iter().map(|t| t.1).sum::<f32>();
+        // Rows with coefficient 0 are never read: a rejected row holding non-finite
+        // values cannot poison the result through 0·∞.
+        Ok(kernels::combine(prev, own_share, &terms))
     }
-}
-
-/// (1 − Σ a_j)·prev + a_0·local + Σ_{j≥1} a_j·received_j: the update x_i^t + Σ a_j Δ_ji
-/// without forming any Δ. Rows with a zero coefficient are skipped, so a rejected row
-/// holding non-finite values cannot poison the result through 0·∞.
-fn accumulate(prev: &[f32], local: &[f32], received: &[f32], coef: &[f32], dim: usize) -> Vec<f32> {
-    let mut out = prev.to_vec();
-    kernels::scale(&mut out, 1.0 - coef.iter().sum::<f32>());
-    let rows = std::iter::once(local).chain(received.chunks_exact(dim));
-    for (row, &a) in rows.zip(coef) {
-        if a != 0.0 {
-            kernels::axpy(&mut out, a, row);
-        }
-    }
-    out
 }
 
 byz_policy_sdk::export_defense!(SimReweight);
