@@ -2,7 +2,8 @@
 //! d = 80,202 parameters), as a component through the real sandbox and as native Rust in
 //! the same process, with the ratio. Run with `cargo bench -p byzhost --bench policies`
 //! after `scripts/build-policies.sh`; prints a markdown table and writes it to
-//! `target/bench-policies.md` for BENCHMARKS.md.
+//! `target/bench-policies.md` for BENCHMARKS.md. Arguments after `--` keep only the
+//! defenses whose names contain one of them (`-- sim-reweight`), for profiling.
 //!
 //! Inputs are synthetic but shaped like a round of training: prev ~ N(0, 0.05²), a shared
 //! update u ~ N(0, 0.01²), local = prev + u + noise, the first 20 received rows
@@ -146,7 +147,11 @@ fn main() {
     let mut table = String::from(
         "| defense | component (ms) | native (ms) | component / native | max abs difference |\n|---|---:|---:|---:|---:|\n",
     );
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     for (name, file, run_native) in defenses {
+        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
         let (wasm_t, wasm_out) = component(&sandbox, file, &x);
         let (native_t, native_out) = run_native(&x);
         let diff = wasm_out.iter().zip(&native_out).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);

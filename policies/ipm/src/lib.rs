@@ -31,11 +31,7 @@ impl Attack for Ipm {
     }
 
     fn configure(&mut self, params: &Params) -> Result<(), String> {
-        let epsilon = params.float("epsilon");
-        if epsilon < 0.0 {
-            return Err(format!("parameter `epsilon` must be >= 0, got {epsilon}"));
-        }
-        self.epsilon = epsilon as f32;
+        self.epsilon = params.non_negative_float("epsilon")? as f32;
         Ok(())
     }
 

@@ -36,11 +36,7 @@ impl Attack for RandomAttack {
     }
 
     fn configure(&mut self, params: &Params) -> Result<(), String> {
-        let scale = params.float("scale");
-        if scale < 0.0 {
-            return Err(format!("parameter `scale` must be >= 0, got {scale}"));
-        }
-        self.scale = scale as f32;
+        self.scale = params.non_negative_float("scale")? as f32;
         Ok(())
     }
 

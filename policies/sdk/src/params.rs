@@ -112,6 +112,14 @@ impl Params {
             other => panic!("parameter `{name}` is {other:?}, not a float"),
         }
     }
+    /// Value of a declared float parameter that must be ≥ 0 (a weight, scale or
+    /// temperature); `Err` naming the parameter otherwise.
+    pub fn non_negative_float(&self, name: &str) -> Result<f64, String> {
+        match self.float(name) {
+            v if v >= 0.0 => Ok(v),
+            v => Err(format!("parameter `{name}` must be >= 0, got {v}")),
+        }
+    }
     /// Value of a declared integer parameter.
     pub fn integer(&self, name: &str) -> i64 {
         match self.get(name) {
@@ -166,6 +174,14 @@ mod tests {
     fn ill_typed_value_is_an_error_naming_the_parameter() {
         let e = Params::resolve(&specs(), vec![("clip".into(), ParamValue::Float(1.0))]).unwrap_err();
         assert!(e.contains("`clip` must be Boolean"), "{e}");
+    }
+
+    #[test]
+    fn non_negative_float_names_the_parameter() {
+        let p = Params::resolve(&specs(), vec![("c".into(), ParamValue::Float(-0.5))]).unwrap();
+        assert_eq!(p.non_negative_float("c").unwrap_err(), "parameter `c` must be >= 0, got -0.5");
+        let p = Params::resolve(&specs(), vec![("c".into(), ParamValue::Float(0.0))]).unwrap();
+        assert_eq!(p.non_negative_float("c"), Ok(0.0));
     }
 
     #[test]

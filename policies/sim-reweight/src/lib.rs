@@ -58,12 +58,12 @@ impl Defense for SimReweight {
     }
 
     fn configure(&mut self, params: &Params) -> Result<(), String> {
-        let c = params.float("c");
-        if c < 0.0 {
-            return Err(format!("parameter `c` must be >= 0 (a softmax temperature), got {c}"));
-        }
-        self.factors =
-            Factors { c, use_kl: params.boolean("use-kl"), use_cos: params.boolean("use-cos"), clip: params.boolean("clip") };
+        self.factors = Factors {
+            c: params.non_negative_float("c")?,
+            use_kl: params.boolean("use-kl"),
+            use_cos: params.boolean("use-cos"),
+            clip: params.boolean("clip"),
+        };
         Ok(())
     }
 

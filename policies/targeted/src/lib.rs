@@ -42,11 +42,7 @@ impl Attack for Targeted {
     }
 
     fn configure(&mut self, params: &Params) -> Result<(), String> {
-        let strength = params.float("strength");
-        if strength < 0.0 {
-            return Err(format!("parameter `strength` must be >= 0, got {strength}"));
-        }
-        self.strength = strength as f32;
+        self.strength = params.non_negative_float("strength")? as f32;
         Ok(())
     }
 

@@ -34,11 +34,7 @@ impl Defense for TvNorm {
     }
 
     fn configure(&mut self, params: &Params) -> Result<(), String> {
-        let lambda = params.float("lambda");
-        if lambda < 0.0 {
-            return Err(format!("parameter `lambda` must be >= 0, got {lambda}"));
-        }
-        self.lambda = lambda as f32;
+        self.lambda = params.non_negative_float("lambda")? as f32;
         Ok(())
     }
 
