@@ -9,3 +9,4 @@ pub mod npy_io;
 pub mod policy;
 pub mod sandbox;
 pub mod sim;
+pub mod sweep;

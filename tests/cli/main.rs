@@ -8,3 +8,4 @@ mod inspect;
 mod policies;
 mod run;
 mod support;
+mod sweep;

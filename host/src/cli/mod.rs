@@ -4,6 +4,7 @@ mod call;
 mod data;
 mod inspect;
 mod run;
+mod sweep;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,9 @@ pub enum Command {
     /// A flag given twice takes its last value, so scripts can append overrides.
     #[command(args_override_self = true)]
     Run(Box<run::RunArgs>),
+    /// Run every cell of an experiment grid (e.g. a paper figure), resumably: complete cells
+    /// are skipped and interrupted ones continue from their checkpoints.
+    Sweep(sweep::SweepArgs),
     /// Datasets: download the canonical Fashion-MNIST files.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -97,5 +101,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Call(args) => call::run(args),
         Command::Run(args) => run::run(*args),
         Command::Data(cmd) => data::run(cmd),
+        Command::Sweep(args) => sweep::run(args),
     }
 }

@@ -102,7 +102,11 @@ impl<W: World> Core<W> {
     }
 
     fn fault(&self, call: &'static str, round: Option<u64>, kind: FaultKind) -> PolicyError {
-        PolicyError { policy: self.label.clone(), call, node: self.node, round, kind }
+        self.fault_at(call, self.node, round, kind)
+    }
+
+    fn fault_at(&self, call: &'static str, node: Option<u32>, round: Option<u64>, kind: FaultKind) -> PolicyError {
+        PolicyError { policy: self.label.clone(), call, node, round, kind }
     }
 
     /// Drops the live instance, keeping the oracle for the next one.
@@ -165,17 +169,29 @@ impl<W: World> Core<W> {
         round: Option<u64>,
         f: impl FnOnce(&W::Bound, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, PolicyError> {
+        let node = self.node;
+        self.call_for(call, node, round, f)
+    }
+
+    /// [`Core::call`] on behalf of `node` (an instance may serve several nodes).
+    fn call_for<R>(
+        &mut self,
+        call: &'static str,
+        node: Option<u32>,
+        round: Option<u64>,
+        f: impl FnOnce(&W::Bound, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
+    ) -> Result<R, PolicyError> {
         self.ensure_live(call, round)?;
         let (store, bound) = self.live.as_mut().expect("ensure_live leaves a live instance");
-        store.data_mut().begin_call();
+        store.data_mut().begin_call(node, round.unwrap_or(0));
         store.set_epoch_deadline(self.deadline_ticks);
         match f(bound, store) {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(msg)) => Err(self.fault(call, round, FaultKind::Rejected(msg))),
+            Ok(Err(msg)) => Err(self.fault_at(call, node, round, FaultKind::Rejected(msg))),
             Err(e) => {
                 let (store, _) = self.live.take().expect("the call ran on a live instance");
                 let kind = self.classify(e, store);
-                Err(self.fault(call, round, kind))
+                Err(self.fault_at(call, node, round, kind))
             }
         }
     }
@@ -214,29 +230,31 @@ impl DefenseInstance {
         self.0.configure(params, None)
     }
 
-    /// The node's loss oracle, to point it at the current batch before a call.
-    pub fn oracle_mut(&mut self) -> &mut dyn LossOracle {
+    /// Replaces the loss oracle behind the `local-data` import, returning the previous
+    /// one: an instance shared by several nodes gets each node's oracle for its call.
+    pub fn swap_oracle(&mut self, oracle: Box<dyn LossOracle>) -> Box<dyn LossOracle> {
         match (&mut self.0.live, &mut self.0.spare_oracle) {
-            (Some((store, _)), _) => store.data_mut().oracle_mut(),
-            (None, Some(o)) => o.as_mut(),
+            (Some((store, _)), _) => store.data_mut().swap_oracle(oracle),
+            (None, Some(o)) => std::mem::replace(o, oracle),
             (None, None) => unreachable!("an instance always holds its oracle"),
         }
     }
 
-    /// Calls `aggregate` and checks the output: `dim` values, all finite when the inputs were.
+    /// Calls `aggregate` on behalf of `ctx.node` and checks the output: `dim` values, all
+    /// finite when the inputs were.
     pub fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32]) -> Result<Vec<f32>, PolicyError> {
         let wctx = bindings::context_to_wit(ctx);
-        let round = Some(ctx.round);
-        let out = self.0.call("aggregate", round, |b, s| b.byz_policy_defense().call_aggregate(s, &wctx, prev, local, received))?;
+        let (node, round) = (Some(ctx.node), Some(ctx.round));
+        let out = self.0.call_for("aggregate", node, round, |b, s| b.byz_policy_defense().call_aggregate(s, &wctx, prev, local, received))?;
         let dim = ctx.dim as usize;
         if out.len() != dim {
             self.0.poison();
-            return Err(self.0.fault("aggregate", round, FaultKind::WrongLength { expected: dim, got: out.len() }));
+            return Err(self.0.fault_at("aggregate", node, round, FaultKind::WrongLength { expected: dim, got: out.len() }));
         }
         if let Some((index, value)) = first_non_finite(&out) {
             let inputs_finite = [prev, local, received].iter().all(|v| first_non_finite(v).is_none());
             if inputs_finite {
-                return Err(self.0.fault("aggregate", round, FaultKind::NonFinite { index, value }));
+                return Err(self.0.fault_at("aggregate", node, round, FaultKind::NonFinite { index, value }));
             }
         }
         Ok(out)

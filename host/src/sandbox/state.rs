@@ -32,6 +32,7 @@ const LOG_LINE_MAX_BYTES: usize = 2048;
 pub struct HostState {
     policy: String,
     node: Option<u32>,
+    seed: u64,
     memory_cap: usize,
     /// Set when the limiter refused a growth, so the resulting trap is reported as such.
     pub memory_refused: Option<usize>,
@@ -46,14 +47,13 @@ pub struct HostState {
 
 impl HostState {
     pub fn new(policy: String, node: Option<u32>, seed: u64, memory_cap: usize, oracle: Box<dyn LossOracle>) -> Self {
-        // One stream per (run seed, node): reproducible, and distinct across nodes.
-        let stream = seed ^ (node.map_or(u64::MAX, u64::from)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         HostState {
             policy,
             node,
+            seed,
             memory_cap,
             memory_refused: None,
-            rng: ChaCha8Rng::seed_from_u64(stream),
+            rng: ChaCha8Rng::seed_from_u64(seed),
             oracle,
             logs_this_call: 0,
             last_log: None,
@@ -61,9 +61,20 @@ impl HostState {
         }
     }
 
-    pub fn begin_call(&mut self) {
+    /// Prepares a call on behalf of `node` in `round`. The random stream is reseeded from
+    /// (instance seed, node, round), so what a policy draws does not depend on which
+    /// instance serves the node, on earlier calls, or on a resume in between.
+    pub fn begin_call(&mut self, node: Option<u32>, round: u64) {
+        self.node = node;
         self.logs_this_call = 0;
         self.last_log = None;
+        let node_part = node.map_or(u64::MAX, u64::from).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.rng = ChaCha8Rng::seed_from_u64(self.seed ^ node_part ^ round.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    }
+
+    /// Replaces the loss oracle, returning the previous one.
+    pub fn swap_oracle(&mut self, oracle: Box<dyn LossOracle>) -> Box<dyn LossOracle> {
+        std::mem::replace(&mut self.oracle, oracle)
     }
 
     /// Takes the state apart into its oracle and the call's last log line.
@@ -71,9 +82,6 @@ impl HostState {
         (self.oracle, self.last_log)
     }
 
-    pub fn oracle_mut(&mut self) -> &mut dyn LossOracle {
-        self.oracle.as_mut()
-    }
 }
 
 impl ResourceLimiter for HostState {

@@ -53,8 +53,18 @@ struct RegularNode {
     id: u32,
     net: Net,
     shard: Shard,
-    defense: DefenseInstance,
     batch: SharedBatch,
+    /// The node's loss oracle while a shared defense instance is not using it.
+    oracle: Option<Box<dyn LossOracle>>,
+}
+
+/// Defense instances. A policy that declares itself stateless is served by one instance
+/// for all nodes (its output depends only on the call, and the random stream is seeded per
+/// node and round), which keeps memory flat at n = 300; a stateful one gets an instance
+/// per node so that each node's state stays its own.
+enum Defenses {
+    Shared(DefenseInstance),
+    PerNode(Vec<DefenseInstance>),
 }
 
 /// Everything a run needs, built and checked before the first step.
@@ -63,6 +73,7 @@ pub struct Simulation<'a> {
     topology: Topology,
     byzantine: Vec<bool>,
     nodes: Vec<RegularNode>,
+    defenses: Defenses,
     /// Row of each node id in the model matrices (regular nodes only).
     row_of: Vec<Option<usize>>,
     attack: Option<AttackInstance>,
@@ -103,6 +114,13 @@ impl<'a> Simulation<'a> {
             .map_err(anyhow::Error::msg)
             .context("--defense-param")?;
         let init = byzhost_train::initial_params(mix(exp.seed, 4, 0));
+        let defense_seed = mix(exp.seed, 5, 0);
+        let new_instance = |node: u32, oracle: Box<dyn LossOracle>| -> Result<DefenseInstance> {
+            let mut inst = DefenseInstance::with_seed(sandbox, defense, node, defense_seed, oracle)?;
+            inst.configure(&defense_params).context("--defense-param")?;
+            Ok(inst)
+        };
+        let mut per_node = Vec::new();
         let mut nodes = Vec::new();
         let mut row_of = vec![None; exp.nodes];
         for id in topology.regular() {
@@ -118,18 +136,24 @@ impl<'a> Simulation<'a> {
             let mut net = Net::new(device);
             net.load(&init);
             let batch: SharedBatch = Arc::new(Mutex::new(None));
-            let oracle = NodeLoss { batch: batch.clone(), net: None, device };
-            let mut inst = DefenseInstance::with_seed(sandbox, defense, id, mix(exp.seed, 5, id as u64), Box::new(oracle))?;
-            inst.configure(&defense_params).context("--defense-param")?;
+            let mut oracle: Option<Box<dyn LossOracle>> = Some(Box::new(NodeLoss { batch: batch.clone(), net: None, device }));
+            if !defense.info.stateless {
+                per_node.push(new_instance(id, oracle.take().expect("fresh oracle"))?);
+            }
             row_of[id as usize] = Some(nodes.len());
             nodes.push(RegularNode {
                 id,
                 net,
                 shard: Shard::new(Samples::from_dataset(&data.train, Some(shard_idx), device), exp.batch_size, mix(exp.seed, 6, id as u64)),
-                defense: inst,
                 batch,
+                oracle,
             });
         }
+        let defenses = if defense.info.stateless {
+            Defenses::Shared(new_instance(nodes.first().map_or(0, |n| n.id), Box::new(crate::sandbox::NoLocalData))?)
+        } else {
+            Defenses::PerNode(per_node)
+        };
         let attack = match attack {
             Some(policy) if exp.byzantine > 0 => {
                 let params = parse_params(&policy.info.params, &exp.attack_param)
@@ -150,6 +174,7 @@ impl<'a> Simulation<'a> {
             topology,
             byzantine,
             nodes,
+            defenses,
             row_of,
             attack,
             test,
@@ -369,12 +394,18 @@ impl<'a> Simulation<'a> {
                 seed: mix(self.exp.seed, 9, (round << 20) ^ id as u64),
             };
             let t = Instant::now();
-            let out = self.nodes[row].defense.aggregate(
-                &ctx,
-                &self.models[row * DIM..(row + 1) * DIM],
-                &self.local[row * DIM..(row + 1) * DIM],
-                &self.received[..filled * DIM],
-            )?;
+            let (prev, local, received) =
+                (&self.models[row * DIM..(row + 1) * DIM], &self.local[row * DIM..(row + 1) * DIM], &self.received[..filled * DIM]);
+            let out = match &mut self.defenses {
+                Defenses::PerNode(list) => list[row].aggregate(&ctx, prev, local, received),
+                Defenses::Shared(inst) => {
+                    let mine = self.nodes[row].oracle.take().expect("the node holds its oracle between calls");
+                    let parked = inst.swap_oracle(mine);
+                    let out = inst.aggregate(&ctx, prev, local, received);
+                    self.nodes[row].oracle = Some(inst.swap_oracle(parked));
+                    out
+                }
+            }?;
             agg_ms.push(t.elapsed().as_secs_f64() * 1e3);
             self.models[row * DIM..(row + 1) * DIM].copy_from_slice(&out);
             self.nodes[row].net.load(&out);

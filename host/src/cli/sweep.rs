@@ -1,0 +1,82 @@
+//! `byzhost sweep`: runs every cell of an experiment grid, one run directory per cell,
+//! skipping complete cells and resuming interrupted ones.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use clap::Args;
+
+use crate::sweep::runner::{run_cells, SweepOptions};
+use crate::sweep::Grid;
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Experiment grid (TOML), e.g. examples/experiments/fig1.toml.
+    pub grid: PathBuf,
+    /// Which of the grid's profiles to run: `quick` (minutes on two cores) or `paper` (the
+    /// paper's full settings).
+    #[arg(long, default_value = "quick")]
+    pub profile: String,
+    /// Directory holding one run directory per cell [default: runs/<grid name>-<profile>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Cells run at the same time (each is its own process).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Directory of the IDX files for every cell that does not name one
+    /// [default: $BYZHOST_DATA, else the embedded subset].
+    #[arg(long, value_name = "DIR", env = "BYZHOST_DATA")]
+    pub data: Option<PathBuf>,
+    /// Rerun cells whose previous attempt stopped on a policy fault.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// List the cells and their state without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Extra arguments passed to every `byzhost run`, e.g. `--threads 1`.
+    #[arg(last = true)]
+    pub run_args: Vec<String>,
+}
+
+pub fn run(args: SweepArgs) -> Result<ExitCode> {
+    if args.jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    let grid = Grid::from_file(&args.grid)?;
+    let mut cells = grid.expand(&args.profile)?;
+    for cell in &mut cells {
+        if cell.experiment.data.is_none() {
+            cell.experiment.data = args.data.clone();
+        }
+        cell.experiment.validate().with_context(|| format!("cell `{}` of {}", cell.label, args.grid.display()))?;
+    }
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", grid.name, args.profile)));
+    if args.dry_run {
+        for cell in &cells {
+            println!("{:<40} {:?}", cell.label, crate::sweep::runner::cell_state(&out.join(&cell.label)));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("--out: cannot create {}", out.display()))?;
+    let index = serde_json::json!({
+        "grid": grid.name,
+        "artefact": grid.artefact,
+        "description": grid.description,
+        "source": args.grid,
+        "profile": args.profile,
+        "cells": cells.iter().map(|c| serde_json::json!({ "label": c.label, "coordinates": c.coordinates })).collect::<Vec<_>>(),
+    });
+    std::fs::write(out.join("sweep.json"), serde_json::to_string_pretty(&index)?)
+        .with_context(|| format!("writing {}/sweep.json", out.display()))?;
+    eprintln!("sweep `{}` ({} profile): {} cells in {}", grid.name, args.profile, cells.len(), out.display());
+    let outcomes = run_cells(&cells, &SweepOptions { out: out.clone(), jobs: args.jobs, retry_failed: args.retry_failed, run_args: args.run_args })?;
+    let failed: Vec<&str> = outcomes.iter().filter(|o| !o.success).map(|o| o.label.as_str()).collect();
+    let skipped = outcomes.iter().filter(|o| !o.ran).count();
+    println!("{} cells: {} already complete, {} run, {} failed; results in {}", outcomes.len(), skipped, outcomes.len() - skipped, failed.len(), out.display());
+    if !failed.is_empty() {
+        println!("failed: {} (each cell's log.txt says why; --retry-failed reruns them)", failed.join(", "));
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

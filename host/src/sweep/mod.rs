@@ -1,0 +1,6 @@
+//! Sweeps: expanding an experiment grid into cells and running them resumably.
+
+pub mod grid;
+pub mod runner;
+
+pub use grid::{Cell, Grid};

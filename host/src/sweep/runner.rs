@@ -1,0 +1,153 @@
+//! Running a sweep: one run directory per cell, each cell a `byzhost run` child process
+//! (so a crash or kill of one cell cannot take the others' results with it), up to `jobs`
+//! at a time. Complete cells are skipped and interrupted ones resumed from their
+//! checkpoints, so a sweep restarted after any interruption loses nothing.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use super::grid::Cell;
+
+/// State of a cell's run directory before the sweep touches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CellState {
+    /// `summary.json` says completed or diverged: nothing to do.
+    Done,
+    /// A previous attempt stopped on a policy fault; rerun only with `retry_failed`.
+    Failed,
+    /// A run was started (config.toml exists) but has no summary: resume it.
+    Interrupted,
+    /// Nothing there yet.
+    New,
+}
+
+pub fn cell_state(dir: &Path) -> CellState {
+    let summary = std::fs::read_to_string(dir.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    match summary.as_ref().and_then(|s| s["status"].as_str().map(str::to_string)).as_deref() {
+        Some("completed") | Some("diverged") => CellState::Done,
+        Some(_) => CellState::Failed,
+        None if dir.join("config.toml").is_file() => CellState::Interrupted,
+        None => CellState::New,
+    }
+}
+
+/// Options of one sweep execution.
+pub struct SweepOptions {
+    pub out: PathBuf,
+    pub jobs: usize,
+    pub retry_failed: bool,
+    /// Extra arguments for every `byzhost run` (cache and limit flags).
+    pub run_args: Vec<String>,
+}
+
+/// Outcome of a cell in this execution.
+#[derive(Debug, Serialize)]
+pub struct CellOutcome {
+    pub label: String,
+    pub state_before: CellState,
+    pub ran: bool,
+    pub success: bool,
+}
+
+/// Runs every cell that is not done; returns one outcome per cell, in grid order.
+pub fn run_cells(cells: &[Cell], opts: &SweepOptions) -> Result<Vec<CellOutcome>> {
+    std::fs::create_dir_all(opts.out.join(".cells")).with_context(|| format!("--out: cannot create {}", opts.out.display()))?;
+    let exe = std::env::current_exe().context("locating the byzhost executable")?;
+    let mut outcomes: Vec<CellOutcome> = Vec::new();
+    let mut queue = VecDeque::new();
+    for (i, cell) in cells.iter().enumerate() {
+        let dir = opts.out.join(&cell.label);
+        let state = cell_state(&dir);
+        let todo = match state {
+            CellState::Done => false,
+            CellState::Failed => opts.retry_failed,
+            CellState::Interrupted | CellState::New => true,
+        };
+        outcomes.push(CellOutcome { label: cell.label.clone(), state_before: state, ran: todo, success: !todo && state == CellState::Done });
+        if todo {
+            queue.push_back(i);
+        }
+    }
+    let total = queue.len();
+    let mut running: Vec<(usize, Child)> = Vec::new();
+    let mut finished = 0;
+    while !queue.is_empty() || !running.is_empty() {
+        while running.len() < opts.jobs.max(1) {
+            let Some(i) = queue.pop_front() else { break };
+            let child = spawn(&exe, &cells[i], outcomes[i].state_before, opts)?;
+            eprintln!("[{}/{total}] {} ({})", finished + running.len() + 1, cells[i].label, match outcomes[i].state_before {
+                CellState::Interrupted => "resuming",
+                CellState::Failed => "retrying",
+                _ => "starting",
+            });
+            running.push((i, child));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mut still = Vec::new();
+        for (i, mut child) in running {
+            match child.try_wait().context("waiting for a cell")? {
+                Some(status) => {
+                    finished += 1;
+                    outcomes[i].success = status.success();
+                    eprintln!(
+                        "[{finished}/{total}] {} {}",
+                        cells[i].label,
+                        if status.success() { "done" } else { "FAILED (see its log.txt)" }
+                    );
+                }
+                None => still.push((i, child)),
+            }
+        }
+        running = still;
+    }
+    Ok(outcomes)
+}
+
+fn spawn(exe: &Path, cell: &Cell, state: CellState, opts: &SweepOptions) -> Result<Child> {
+    let dir = opts.out.join(&cell.label);
+    if state == CellState::Failed {
+        // A failed attempt is started over, keeping nothing of it.
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing failed cell {}", dir.display()))?;
+    }
+    let mut cmd = Command::new(exe);
+    cmd.arg("run").arg("--quiet").arg("--out").arg(&dir);
+    if state == CellState::Interrupted {
+        cmd.arg("--resume");
+    } else {
+        let config = opts.out.join(".cells").join(format!("{}.toml", cell.label));
+        std::fs::write(&config, cell.experiment.to_toml()).with_context(|| format!("writing {}", config.display()))?;
+        cmd.arg("--config").arg(&config);
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log = std::fs::File::create(dir.join("log.txt")).with_context(|| format!("creating {}/log.txt", dir.display()))?;
+    if state != CellState::Interrupted {
+        // A resumed run takes every setting from its config.toml.
+        cmd.args(&opts.run_args);
+    }
+    // The cell's config names its data directory; the environment must not override it.
+    cmd.env_remove("BYZHOST_DATA")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the cell
+        // when the sweep dies, so an interrupted sweep never leaves cells running behind.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
+    cmd.spawn().with_context(|| format!("starting cell {}", cell.label))
+}

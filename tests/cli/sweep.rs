@@ -1,0 +1,136 @@
+//! `byzhost sweep`: a tiny grid on the embedded data, killed mid-way and restarted, ends
+//! with the same results as an uninterrupted sweep.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{component, stderr_of, Scratch};
+
+fn grid(s: &Scratch) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+name = "tiny"
+[base]
+nodes = 5
+byzantine = 1
+topology = "complete"
+batch_size = 200
+eval_samples = 200
+device = "cpu"
+epochs = 3
+[profiles.quick]
+epochs = 2
+[[axis]]
+name = "attack"
+values = [ {{ label = "none", attack = "none" }}, {{ label = "reverse", attack = "{reverse}" }} ]
+[[axis]]
+name = "defense"
+values = [ {{ label = "dpsgd", defense = "{dpsgd}" }}, {{ label = "standalone", defense = "{standalone}" }} ]
+"#,
+        reverse = component("policies/reverse.wasm").display(),
+        dpsgd = component("policies/dpsgd.wasm").display(),
+        standalone = component("policies/standalone.wasm").display(),
+    );
+    let path = s.path("tiny.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const CELLS: [&str; 4] = ["none__dpsgd", "none__standalone", "reverse__dpsgd", "reverse__standalone"];
+
+/// Per cell: the reproducible metrics (timings dropped).
+fn results(dir: &Path) -> Vec<Vec<Value>> {
+    CELLS
+        .iter()
+        .map(|cell| {
+            std::fs::read_to_string(dir.join(cell).join("metrics.jsonl"))
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let mut v: Value = serde_json::from_str(l).unwrap();
+                    let o = v.as_object_mut().unwrap();
+                    o.retain(|k, _| !k.starts_with("time_") && !k.starts_with("agg_ms") && k != "attack_ms_total" && k != "train_samples_per_s");
+                    v
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_sweep_restarted_equals_an_uninterrupted_one() {
+    let s = Scratch::new();
+    let grid = grid(&s);
+    let full = s.byzhost().arg("sweep").arg(&grid).arg("--out").arg(s.path("full")).env_remove("BYZHOST_DATA").output().unwrap();
+    assert!(full.status.success(), "{}", stderr_of(&full));
+    let expected = results(&s.path("full"));
+    assert!(expected.iter().all(|cell| cell.len() == 2), "quick profile runs 2 epochs");
+
+    // Kill the sweep once the second cell has produced an epoch: the first cell is done,
+    // the second interrupted, the others not started.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("byzhost"))
+        .env("BYZHOST_CACHE_DIR", s.path("cache"))
+        .env_remove("BYZHOST_DATA")
+        .arg("sweep")
+        .arg(&grid)
+        .arg("--out")
+        .arg(s.path("cut"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let second = s.path("cut").join(CELLS[1]).join("metrics.jsonl");
+    while !std::fs::read_to_string(&second).is_ok_and(|t| !t.is_empty()) {
+        assert!(started.elapsed() < Duration::from_secs(300), "the sweep made no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let dry = s.byzhost().arg("sweep").arg(&grid).arg("--dry-run").arg("--out").arg(s.path("cut")).output().unwrap();
+    let listing = String::from_utf8_lossy(&dry.stdout);
+    assert!(listing.contains("none__dpsgd") && listing.contains("Done"), "{listing}");
+
+    let resumed = s.byzhost().arg("sweep").arg(&grid).arg("--out").arg(s.path("cut")).env_remove("BYZHOST_DATA").output().unwrap();
+    assert!(resumed.status.success(), "{}", stderr_of(&resumed));
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("already complete"), "{}", String::from_utf8_lossy(&resumed.stdout));
+    assert_eq!(results(&s.path("cut")), expected);
+
+    // Everything complete now: a third start runs nothing.
+    let again = s.byzhost().arg("sweep").arg(&grid).arg("--out").arg(s.path("cut")).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("4 cells: 4 already complete, 0 run"), "{}", String::from_utf8_lossy(&again.stdout));
+}
+
+#[test]
+fn an_unknown_profile_is_an_error_listing_the_profiles() {
+    let s = Scratch::new();
+    let o = s.byzhost().arg("sweep").arg(grid(&s)).args(["--profile", "huge", "--dry-run"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(stderr_of(&o).contains("has profiles quick"), "{}", stderr_of(&o));
+}
+
+#[test]
+fn every_shipped_experiment_grid_expands_and_validates() {
+    let s = Scratch::new();
+    let dir = crate::support::repo_root().join("examples/experiments");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            for profile in ["quick", "paper"] {
+                let o = s
+                    .byzhost()
+                    .current_dir(crate::support::repo_root())
+                    .arg("sweep")
+                    .arg(&path)
+                    .args(["--profile", profile, "--dry-run", "--out"])
+                    .arg(s.path("dry"))
+                    .output()
+                    .unwrap();
+                assert!(o.status.success(), "{} --profile {profile}: {}", path.display(), stderr_of(&o));
+            }
+        }
+    }
+}
