@@ -5,8 +5,10 @@
 //! [`cli`] turns typed arguments into validated work.
 
 pub mod cli;
+pub mod conform;
 pub mod npy_io;
 pub mod policy;
+pub mod report;
 pub mod sandbox;
 pub mod sim;
 pub mod sweep;

@@ -53,7 +53,8 @@ impl Scratch {
     pub fn byzhost(&self) -> Command {
         let mut cmd = Command::cargo_bin("byzhost").unwrap();
         cmd.env("BYZHOST_CACHE_DIR", self.path("cache"));
-        cmd.timeout(std::time::Duration::from_secs(120));
+        // A safety net against hangs, generous for a loaded 2-core machine.
+        cmd.timeout(std::time::Duration::from_secs(900));
         cmd
     }
 }

@@ -134,3 +134,26 @@ fn every_shipped_experiment_grid_expands_and_validates() {
         }
     }
 }
+
+#[test]
+fn report_renders_figures_and_tables_from_a_sweep() {
+    let s = Scratch::new();
+    let grid = grid(&s);
+    let o = s.byzhost().arg("sweep").arg(&grid).arg("--out").arg(s.path("sw")).env_remove("BYZHOST_DATA").output().unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let o = s.byzhost().arg("report").arg(s.path("sw")).arg("--out").arg(s.path("docs")).output().unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let md = std::fs::read_to_string(s.path("docs/report.md")).unwrap();
+    assert!(md.contains("## tiny — quick profile") && md.contains("4 of 4 cells complete"), "{md}");
+    for cell in CELLS {
+        assert!(md.contains(&format!("| {cell} | completed | 2 |")), "{cell} missing in:\n{md}");
+    }
+    // One accuracy figure per attack, as PNG (real PNG bytes) and SVG.
+    for attack in ["none", "reverse"] {
+        let png = std::fs::read(s.path(&format!("docs/tiny-{attack}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        let svg = std::fs::read_to_string(s.path(&format!("docs/tiny-{attack}.svg"))).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("dpsgd"), "legend names the defense");
+        assert!(md.contains(&format!("(tiny-{attack}.png)")));
+    }
+}

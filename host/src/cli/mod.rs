@@ -1,8 +1,10 @@
 //! Command-line interface: typed arguments per command, validated before any work starts.
 
 mod call;
+mod conform;
 mod data;
 mod inspect;
+mod report;
 mod run;
 mod sweep;
 
@@ -32,6 +34,9 @@ pub enum Command {
     /// Invoke a policy once on vectors from .npy files, for debugging and for comparing
     /// it with other implementations.
     Call(call::CallArgs),
+    /// Check a policy component against the conformance properties (contract, shapes,
+    /// determinism, robustness, cost, state); exits 1 when any fails. See docs/conformance.md.
+    Conform(conform::ConformArgs),
     /// Train one CNN per regular node and run the gossip rounds of decentralized SGD, with
     /// the attack and the defense loaded as components (Algorithm 1 of the reference paper).
     /// A flag given twice takes its last value, so scripts can append overrides.
@@ -40,6 +45,9 @@ pub enum Command {
     /// Run every cell of an experiment grid (e.g. a paper figure), resumably: complete cells
     /// are skipped and interrupted ones continue from their checkpoints.
     Sweep(sweep::SweepArgs),
+    /// Render figures (PNG, SVG) and Markdown tables from sweep directories, with the
+    /// reference paper's numbers beside the measured ones.
+    Report(report::ReportArgs),
     /// Datasets: download the canonical Fashion-MNIST files.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -99,8 +107,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Call(args) => call::run(args),
+        Command::Conform(args) => conform::run(args),
         Command::Run(args) => run::run(*args),
         Command::Data(cmd) => data::run(cmd),
         Command::Sweep(args) => sweep::run(args),
+        Command::Report(args) => report::run(args),
     }
 }

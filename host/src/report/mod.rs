@@ -1,0 +1,102 @@
+//! `byzhost report`: figures (PNG and SVG) and Markdown tables from sweep directories,
+//! with the reference paper's numbers beside the measured ones.
+
+pub mod paper;
+pub mod plots;
+pub mod tables;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde_json::Value;
+
+use crate::sim::metrics::{EpochMetrics, Summary};
+
+/// One cell of a sweep as found on disk.
+pub struct CellResult {
+    pub label: String,
+    pub coordinates: BTreeMap<String, String>,
+    pub metrics: Vec<EpochMetrics>,
+    /// `None` while the cell has not finished.
+    pub summary: Option<Summary>,
+}
+
+/// A sweep directory: its index and every cell.
+pub struct SweepResult {
+    pub dir: PathBuf,
+    pub name: String,
+    pub artefact: String,
+    pub profile: String,
+    pub source: String,
+    /// Axis names in grid order.
+    pub axes: Vec<String>,
+    pub cells: Vec<CellResult>,
+}
+
+impl SweepResult {
+    pub fn load(dir: &Path) -> Result<SweepResult> {
+        let index_path = dir.join("sweep.json");
+        let index: Value = serde_json::from_str(
+            &std::fs::read_to_string(&index_path).with_context(|| format!("{} is not a sweep directory (no sweep.json)", dir.display()))?,
+        )
+        .with_context(|| format!("{} is not valid JSON", index_path.display()))?;
+        let text = |k: &str| index[k].as_str().unwrap_or_default().to_string();
+        let mut axes: Vec<String> = Vec::new();
+        let mut cells = Vec::new();
+        for cell in index["cells"].as_array().into_iter().flatten() {
+            let label = cell["label"].as_str().unwrap_or_default().to_string();
+            let coordinates: BTreeMap<String, String> = cell["coordinates"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect();
+            for k in coordinates.keys() {
+                if !axes.contains(k) {
+                    axes.push(k.clone());
+                }
+            }
+            let cell_dir = dir.join(&label);
+            let metrics = std::fs::read_to_string(cell_dir.join("metrics.jsonl"))
+                .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+                .unwrap_or_default();
+            let summary = std::fs::read_to_string(cell_dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+            cells.push(CellResult { label, coordinates, metrics, summary });
+        }
+        // Axis order as the labels spell it (first axis first).
+        if let Some(first) = cells.iter().find(|c| !c.coordinates.is_empty()) {
+            let parts: Vec<&str> = first.label.split("__").collect();
+            axes.sort_by_key(|a| parts.iter().position(|p| Some(*p) == first.coordinates.get(a).map(String::as_str)).unwrap_or(usize::MAX));
+        }
+        Ok(SweepResult {
+            dir: dir.to_path_buf(),
+            name: text("grid"),
+            artefact: text("artefact"),
+            profile: text("profile"),
+            source: text("source"),
+            axes,
+            cells,
+        })
+    }
+
+    pub fn cell(&self, coords: &[(&str, &str)]) -> Option<&CellResult> {
+        self.cells.iter().find(|c| coords.iter().all(|(k, v)| c.coordinates.get(*k).map(String::as_str) == Some(*v)))
+    }
+
+    pub fn complete(&self) -> usize {
+        self.cells.iter().filter(|c| c.summary.is_some()).count()
+    }
+}
+
+/// Writes every figure and `report.md` into `out`; returns the Markdown.
+pub fn render(sweeps: &[SweepResult], out: &Path) -> Result<String> {
+    std::fs::create_dir_all(out).with_context(|| format!("--out: cannot create {}", out.display()))?;
+    plots::register_font()?;
+    let mut md = String::from("# byzhost results\n\n");
+    for sweep in sweeps {
+        md.push_str(&tables::sweep_section(sweep, out)?);
+    }
+    std::fs::write(out.join("report.md"), &md).with_context(|| format!("writing {}/report.md", out.display()))?;
+    Ok(md)
+}

@@ -1,0 +1,113 @@
+//! Figures with plotters: each chart is drawn once per backend, as `NAME.png` and
+//! `NAME.svg`. Text uses the embedded DejaVu Sans, so no system fonts are needed.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+const SIZE: (u32, u32) = (900, 560);
+
+/// Registers the embedded font as `sans-serif` (idempotent).
+pub fn register_font() -> Result<()> {
+    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| anyhow!("the embedded font is invalid"))
+}
+
+/// A named series of (x, y) points.
+pub type Series = (String, Vec<(f64, f64)>);
+
+/// A line chart of several series, written as `stem.png` and `stem.svg`.
+pub fn line_chart(stem: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    draw_lines(BitMapBackend::new(&png, SIZE).into_drawing_area(), title, x_label, y_label, series)?;
+    draw_lines(SVGBackend::new(&svg, SIZE).into_drawing_area(), title, x_label, y_label, series)
+}
+
+/// A bar chart (one bar per label), written as `stem.png` and `stem.svg`.
+pub fn bar_chart(stem: &Path, title: &str, y_label: &str, bars: &[(String, f64)]) -> Result<()> {
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    draw_bars(BitMapBackend::new(&png, SIZE).into_drawing_area(), title, y_label, bars)?;
+    draw_bars(SVGBackend::new(&svg, SIZE).into_drawing_area(), title, y_label, bars)
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing a figure: {e:?}")
+}
+
+fn draw_lines<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let points = series.iter().flat_map(|(_, p)| p.iter());
+    let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, y) in points {
+        x_max = x_max.max(x);
+        y_min = y_min.min(y);
+        y_max = y_max.max(y);
+    }
+    if !y_min.is_finite() {
+        (y_min, y_max) = (0.0, 1.0);
+    }
+    let pad = ((y_max - y_min) * 0.05).max(1e-3);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x_max, (y_min - pad)..(y_max + pad))
+        .map_err(err)?;
+    chart.configure_mesh().x_desc(x_label).y_desc(y_label).label_style(("sans-serif", 14)).draw().map_err(err)?;
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+            .map_err(err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+        // Markers too, so a series of one evaluated epoch is still visible.
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, y_label: &str, bars: &[(String, f64)]) -> Result<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let y_max = bars.iter().map(|(_, v)| *v).fold(0.0f64, f64::max).max(1e-9) * 1.15;
+    let n = bars.len().max(1);
+    let labels: Vec<String> = bars.iter().map(|(l, _)| l.clone()).collect();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d((0..n).into_segmented(), 0.0..y_max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_desc(y_label)
+        .x_label_formatter(&|x| match x {
+            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+            let color = Palette99::pick(i).to_rgba();
+            Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *v)], color.filled())
+        }))
+        .map_err(err)?;
+    root.present().map_err(err)
+}

@@ -1,0 +1,225 @@
+//! Markdown sections per sweep: every cell's outcome, the artefact's table with the
+//! paper's numbers beside the measured ones, and the figures that go with it.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::plots::{bar_chart, line_chart, Series};
+use super::{paper, CellResult, SweepResult};
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or("–".into(), |a| format!("{:.2}", a * 100.0))
+}
+
+fn sci_pct(x: Option<f64>) -> String {
+    x.map_or("–".into(), |a| format!("{:.4} %", a * 100.0))
+}
+
+fn best(c: Option<&CellResult>) -> Option<f64> {
+    c.and_then(|c| c.summary.as_ref()).and_then(|s| s.best_accuracy)
+}
+
+fn mean_agg_ms(c: &CellResult) -> Option<f64> {
+    let v: Vec<f64> = c.metrics.iter().map(|m| m.agg_ms_median).filter(|x| *x > 0.0).collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// Accuracy curves of `cells`, x = epoch or round.
+fn curves<'a>(cells: impl Iterator<Item = (String, &'a CellResult)>, by_round: bool) -> Vec<Series> {
+    cells
+        .map(|(name, c)| {
+            let pts = c
+                .metrics
+                .iter()
+                .filter_map(|m| m.accuracy_mean.map(|a| (if by_round { m.round as f64 } else { m.epoch as f64 }, a * 100.0)))
+                .collect();
+            (name, pts)
+        })
+        .filter(|(_, p): &Series| !p.is_empty())
+        .collect()
+}
+
+/// The Markdown section of one sweep, drawing its figures into `out`.
+pub fn sweep_section(s: &SweepResult, out: &Path) -> Result<String> {
+    let mut md = String::new();
+    let _ = writeln!(md, "## {} — {} profile\n", s.name, s.profile);
+    let _ = writeln!(
+        md,
+        "Command: `byzhost sweep {} --profile {}` then `byzhost report {}`. {} of {} cells complete.\n",
+        s.source,
+        s.profile,
+        s.dir.display(),
+        s.complete(),
+        s.cells.len()
+    );
+    md.push_str(&artefact_table(s));
+    md.push_str(&figures(s, out)?);
+    let _ = writeln!(md, "\n<details><summary>Every cell</summary>\n");
+    let _ = writeln!(md, "| cell | status | epochs | best acc % | consensus err at best | final acc % | rounds to target | agg ms (median) |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for c in &s.cells {
+        let sm = c.summary.as_ref();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            c.label,
+            sm.map_or("incomplete", |x| x.status.as_str()),
+            c.metrics.len(),
+            pct(sm.and_then(|x| x.best_accuracy)),
+            sci_pct(sm.and_then(|x| x.consensus_error_at_best)),
+            pct(sm.and_then(|x| x.final_accuracy)),
+            sm.and_then(|x| x.rounds_to_target).map_or("–".into(), |r| r.to_string()),
+            mean_agg_ms(c).map_or("–".into(), |m| format!("{m:.2}")),
+        );
+    }
+    let _ = writeln!(md, "\n</details>\n");
+    Ok(md)
+}
+
+fn artefact_table(s: &SweepResult) -> String {
+    let mut md = String::new();
+    match s.artefact.as_str() {
+        "fig1" | "fig2" => {
+            let defenses = axis_values(s, "defense");
+            let attacks: Vec<&str> = paper::ATTACKS.iter().copied().filter(|a| s.cells.iter().any(|c| c.coordinates.get("attack").map(String::as_str) == Some(*a))).collect();
+            let _ = writeln!(md, "Best mean accuracy % (consensus error at that epoch); paper values in brackets where the paper prints them.\n");
+            let _ = writeln!(md, "| defense | {} |", attacks.join(" | "));
+            let _ = writeln!(md, "|---|{}", "---|".repeat(attacks.len()));
+            for d in &defenses {
+                let row: Vec<String> = attacks
+                    .iter()
+                    .map(|a| {
+                        let c = s.cell(&[("defense", d), ("attack", a)]);
+                        let ce = c.and_then(|c| c.summary.as_ref()).and_then(|x| x.consensus_error_at_best);
+                        let paper = (s.artefact == "fig1" && d == "sim_reweight")
+                            .then(|| paper::FIG1_SIM_REWEIGHT.iter().find(|(k, _)| k == a).map(|(_, v)| format!(" [{v:.2}]")))
+                            .flatten()
+                            .unwrap_or_default();
+                        format!("{} ({}){paper}", pct(best(c)), sci_pct(ce))
+                    })
+                    .collect();
+                let _ = writeln!(md, "| {d} | {} |", row.join(" | "));
+            }
+            if let Some(c) = s.cells.iter().find(|c| c.label == "none__dpsgd") {
+                let _ = writeln!(md, "\nBaseline, D-PSGD without attack: {} %.", pct(best(Some(c))));
+            }
+        }
+        "table1" => {
+            let _ = writeln!(md, "Table 1 — best mean accuracy %, measured [paper].\n");
+            let _ = writeln!(md, "| metric | random | reverse | dlie |\n|---|---|---|---|");
+            for (metric, paper_row) in paper::TABLE1 {
+                let row: Vec<String> = paper::ATTACKS
+                    .iter()
+                    .zip(paper_row)
+                    .map(|(a, p)| format!("{} [{p:.2}]", pct(best(s.cell(&[("metric", metric), ("attack", a)])))))
+                    .collect();
+                let _ = writeln!(md, "| {metric} | {} |", row.join(" | "));
+            }
+        }
+        "table2" => {
+            let _ = writeln!(md, "Table 2 — rounds to the target accuracy and the consensus error there, measured [paper].\n");
+            let _ = writeln!(md, "| τ | rounds | consensus error |\n|---|---|---|");
+            for (tau, rounds, ce) in paper::TABLE2 {
+                let c = s.cell(&[("tau", &format!("tau{tau}"))]);
+                let sm = c.and_then(|c| c.summary.as_ref());
+                let reached = sm.and_then(|x| x.rounds_to_target);
+                let ce_there = reached.and_then(|r| c?.metrics.iter().find(|m| m.round == r)?.consensus_error);
+                let _ = writeln!(
+                    md,
+                    "| {tau} | {} [{}] | {} [{}] |",
+                    reached.map_or("not reached".into(), |r| r.to_string()),
+                    rounds.map_or("N/A".into(), |r| r.to_string()),
+                    sci_pct(ce_there),
+                    ce.map_or("N/A".into(), |v| format!("{v} %")),
+                );
+            }
+        }
+        "table3" => {
+            let _ = writeln!(md, "Table 3 — best mean accuracy % and aggregation time per node-round (s), measured [paper].\n");
+            let _ = writeln!(md, "| n | stand-alone | random | reverse | dlie | time (s) |\n|---|---|---|---|---|---|");
+            for (n, sa, r, rv, dl, t) in paper::TABLE3 {
+                let size = format!("n{n}");
+                let get = |run: &str| s.cell(&[("size", &size), ("run", run)]);
+                let times: Vec<f64> = ["random", "reverse", "dlie"].iter().filter_map(|r| get(r).and_then(mean_agg_ms)).collect();
+                let time = (!times.is_empty()).then(|| times.iter().sum::<f64>() / times.len() as f64 / 1e3);
+                let _ = writeln!(
+                    md,
+                    "| {n} | {} [{sa}] | {} [{r}] | {} [{rv}] | {} [{dl}] | {} [{t}] |",
+                    pct(best(get("standalone"))),
+                    pct(best(get("random"))),
+                    pct(best(get("reverse"))),
+                    pct(best(get("dlie"))),
+                    time.map_or("–".into(), |t| format!("{t:.5}")),
+                );
+            }
+        }
+        "fig4" => {
+            let _ = writeln!(md, "Fig. 4 — aggregation time per node-round and best accuracy under D-LIE.\n");
+            let _ = writeln!(md, "| defense | agg ms (median) | best acc % |\n|---|---|---|");
+            for c in &s.cells {
+                let _ = writeln!(md, "| {} | {} | {} |", c.label, mean_agg_ms(c).map_or("–".into(), |m| format!("{m:.2}")), pct(best(Some(c))));
+            }
+        }
+        _ => {}
+    }
+    md.push('\n');
+    md
+}
+
+fn axis_values(s: &SweepResult, axis: &str) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for c in &s.cells {
+        if let Some(x) = c.coordinates.get(axis) {
+            if !v.contains(x) {
+                v.push(x.clone());
+            }
+        }
+    }
+    v
+}
+
+/// Accuracy curves grouped by the first axis (one figure per value), and the
+/// aggregation-time bars where the artefact is about cost.
+fn figures(s: &SweepResult, out: &Path) -> Result<String> {
+    let mut md = String::new();
+    let by_round = s.artefact == "table2";
+    let x_label = if by_round { "communication round" } else { "epoch" };
+    let mut figs = Vec::new();
+    if s.axes.len() >= 2 {
+        let first = &s.axes[0];
+        for value in axis_values(s, first) {
+            let members = s.cells.iter().filter(|c| c.coordinates.get(first) == Some(&value)).map(|c| {
+                let rest: Vec<&str> = s.axes[1..].iter().filter_map(|a| c.coordinates.get(a).map(String::as_str)).collect();
+                (rest.join(" / "), c)
+            });
+            let mut series = curves(members, by_round);
+            if first == "attack" {
+                if let Some(base) = s.cells.iter().find(|c| c.coordinates.is_empty()) {
+                    series.extend(curves(std::iter::once((format!("{} (no attack)", base.label), base)), by_round));
+                }
+            }
+            figs.push((format!("{}-{value}", s.name), format!("{}: {first} = {value}", s.name), series));
+        }
+    } else {
+        let series = curves(s.cells.iter().map(|c| (c.label.clone(), c)), by_round);
+        figs.push((s.name.clone(), s.name.clone(), series));
+    }
+    for (stem, title, series) in figs {
+        if series.is_empty() {
+            continue;
+        }
+        line_chart(&out.join(&stem), &title, x_label, "mean test accuracy (%)", &series)?;
+        let _ = writeln!(md, "![{title}]({stem}.png)\n");
+    }
+    if matches!(s.artefact.as_str(), "fig4" | "table3") {
+        let bars: Vec<(String, f64)> = s.cells.iter().filter_map(|c| mean_agg_ms(c).map(|m| (c.label.clone(), m))).collect();
+        if !bars.is_empty() {
+            let stem = format!("{}-aggregation-time", s.name);
+            bar_chart(&out.join(&stem), &format!("{}: aggregation time per node-round", s.name), "ms (median)", &bars)?;
+            let _ = writeln!(md, "![aggregation time]({stem}.png)\n");
+        }
+    }
+    Ok(md)
+}
