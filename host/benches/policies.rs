@@ -91,8 +91,10 @@ fn sdk_context() -> byz_policy_sdk::Context {
     }
 }
 
-/// Median per-call time over [`CALLS`] calls after [`WARMUP`], and the last output.
-fn time(mut call: impl FnMut() -> Vec<f32>) -> (Duration, Vec<f32>) {
+/// Median and minimum per-call time over [`CALLS`] calls after [`WARMUP`], and the last
+/// output. The minimum is reported too because a shared 2-core machine adds noise that
+/// only ever makes calls slower.
+fn time(mut call: impl FnMut() -> Vec<f32>) -> (Timing, Vec<f32>) {
     let mut out = Vec::new();
     for _ in 0..WARMUP {
         out = call();
@@ -105,10 +107,16 @@ fn time(mut call: impl FnMut() -> Vec<f32>) -> (Duration, Vec<f32>) {
         })
         .collect();
     times.sort();
-    (times[CALLS / 2], out)
+    (Timing { median: times[CALLS / 2], min: times[0] }, out)
 }
 
-fn component(sandbox: &Sandbox, file: &str, x: &Inputs) -> (Duration, Vec<f32>) {
+#[derive(Clone, Copy)]
+struct Timing {
+    median: Duration,
+    min: Duration,
+}
+
+fn component(sandbox: &Sandbox, file: &str, x: &Inputs) -> (Timing, Vec<f32>) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies").join(file);
     assert!(path.is_file(), "{} is missing: run scripts/build-policies.sh first", path.display());
     let policy = sandbox.load(&path).unwrap();
@@ -119,7 +127,7 @@ fn component(sandbox: &Sandbox, file: &str, x: &Inputs) -> (Duration, Vec<f32>) 
     time(|| inst.aggregate(&ctx, &x.prev, &x.local, &x.received).unwrap())
 }
 
-fn native<T: Defense>(x: &Inputs) -> (Duration, Vec<f32>) {
+fn native<T: Defense>(x: &Inputs) -> (Timing, Vec<f32>) {
     let mut policy = T::default();
     let ctx = sdk_context();
     let target = x.target.clone();
@@ -135,7 +143,7 @@ fn ms(d: Duration) -> f64 {
 fn main() {
     let x = inputs();
     let sandbox = Sandbox::new(Limits::default(), None).unwrap();
-    type Native = fn(&Inputs) -> (Duration, Vec<f32>);
+    type Native = fn(&Inputs) -> (Timing, Vec<f32>);
     let defenses: [(&str, &str, Native); 6] = [
         ("dpsgd", "dpsgd.wasm", native::<dpsgd::Dpsgd>),
         ("sim-reweight", "sim_reweight.wasm", native::<sim_reweight::SimReweight>),
@@ -145,7 +153,7 @@ fn main() {
         ("standalone", "standalone.wasm", native::<standalone::Standalone>),
     ];
     let mut table = String::from(
-        "| defense | component (ms) | native (ms) | component / native | max abs difference |\n|---|---:|---:|---:|---:|\n",
+        "| defense | component, median (ms) | native, median (ms) | ratio of medians | component, min (ms) | native, min (ms) | ratio of minima | max abs difference |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     for (name, file, run_native) in defenses {
@@ -155,16 +163,22 @@ fn main() {
         let (wasm_t, wasm_out) = component(&sandbox, file, &x);
         let (native_t, native_out) = run_native(&x);
         let diff = wasm_out.iter().zip(&native_out).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
         let row = format!(
-            "| {name} | {:.3} | {:.3} | {:.2} | {diff:.1e} |\n",
-            ms(wasm_t),
-            ms(native_t),
-            wasm_t.as_secs_f64() / native_t.as_secs_f64()
+            "| {name} | {:.3} | {:.3} | {:.2} | {:.3} | {:.3} | {:.2} | {diff:.1e} |\n",
+            ms(wasm_t.median),
+            ms(native_t.median),
+            ratio(wasm_t.median, native_t.median),
+            ms(wasm_t.min),
+            ms(native_t.min),
+            ratio(wasm_t.min, native_t.min),
         );
         eprint!("{row}");
         table.push_str(&row);
     }
-    println!("\nk = {K}, d = {D}, median of {CALLS} calls after {WARMUP} warm-up calls\n\n{table}");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?");
+    println!("\nk = {K}, d = {D}, {CALLS} calls after {WARMUP} warm-up calls; 1-minute load average at the end: {load}\n\n{table}");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-policies.md");
     std::fs::write(&out, &table).unwrap();
     println!("wrote {}", out.display());

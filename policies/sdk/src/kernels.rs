@@ -10,6 +10,13 @@
 /// Accumulator lanes of the reductions: two 128-bit vectors of f32.
 pub const LANES: usize = 8;
 
+/// Elements per iteration of the streaming loops (four 128-bit vectors). Cranelift, which
+/// compiles the components, neither unrolls loops nor keeps vector values in registers
+/// across the epoch-interruption check at each loop back-edge: every iteration reloads and
+/// re-spills its loop-carried vectors. Doing 16 or more elements per iteration amortizes
+/// that (measured: axpy ≈ 20 x86 instructions per 4 floats without unrolling).
+pub const UNROLL: usize = 16;
+
 mod rows;
 pub use rows::{combine, cross_stats, cross_stats_rows, CrossStats};
 
@@ -74,7 +81,14 @@ pub fn sub_into(out: &mut [f32], a: &[f32], b: &[f32]) {
 /// `out += alpha · x`.
 pub fn axpy(out: &mut [f32], alpha: f32, x: &[f32]) {
     assert_eq!(out.len(), x.len(), "kernel inputs must have equal length");
-    for (o, v) in out.iter_mut().zip(x) {
+    let mut o_chunks = out.chunks_exact_mut(UNROLL);
+    let mut x_chunks = x.chunks_exact(UNROLL);
+    for (o, v) in (&mut o_chunks).zip(&mut x_chunks) {
+        for i in 0..UNROLL {
+            o[i] += alpha * v[i];
+        }
+    }
+    for (o, v) in o_chunks.into_remainder().iter_mut().zip(x_chunks.remainder()) {
         *o += alpha * v;
     }
 }
@@ -254,6 +268,14 @@ mod tests {
         assert_eq!(norm_sq(&a), 506.0);
         assert_eq!(distance_sq(&[1.0, 2.0], &[4.0, 6.0]), 25.0);
         assert_eq!(norm(&[3.0, 4.0]), 5.0);
+    }
+
+    #[test]
+    fn axpy_is_elementwise_across_unrolled_chunks_and_tail() {
+        let x: Vec<f32> = (0..37).map(|i| i as f32).collect(); // 2 chunks of 16 + 5
+        let mut out = vec![1.0f32; 37];
+        axpy(&mut out, 0.5, &x);
+        assert!(out.iter().enumerate().all(|(i, &o)| o == 1.0 + 0.5 * i as f32), "{out:?}");
     }
 
     #[test]

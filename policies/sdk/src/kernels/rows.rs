@@ -8,7 +8,7 @@
 //! shared vectors about once in total. Per-lane accumulation order is the same as an
 //! unblocked loop, so results do not depend on the block size.
 
-use super::{axpy, LANES};
+use super::{axpy, LANES, UNROLL};
 
 /// Columns per block: 4 KiB per shared vector, so two shared blocks and the streaming
 /// row lines fit a 32 KiB L1 with room to spare. A multiple of [`LANES`].
@@ -49,18 +49,35 @@ struct Lanes {
 }
 
 impl Lanes {
-    /// Adds a stretch whose length is a multiple of [`LANES`].
+    /// Adds a stretch whose length is a multiple of [`LANES`]. Each lane accumulates its
+    /// elements in increasing order whatever the stretch length, so blocking and the
+    /// 4-chunk unrolling leave the sums unchanged.
     #[inline]
     fn add(&mut self, row: &[f32], origin: &[f32], reference: &[f32]) {
-        // Work on copies so the accumulators live in registers for the whole stretch.
+        // Work on copies so the accumulators live in registers; under Cranelift (which
+        // spills loop-carried vectors around the epoch check) the unrolling by 4·LANES
+        // pays that cost once per 32 elements instead of once per 8.
         let (mut dot, mut nsq, mut pos, mut neg) = (self.dot, self.nsq, self.pos, self.neg);
-        let chunks = row.chunks_exact(LANES).zip(origin.chunks_exact(LANES)).zip(reference.chunks_exact(LANES));
-        for ((r, o), f) in chunks {
+        const WIDE: usize = 4 * LANES;
+        let (rw, ow, fw) = (row.chunks_exact(WIDE), origin.chunks_exact(WIDE), reference.chunks_exact(WIDE));
+        let (rt, ot, ft) = (rw.remainder(), ow.remainder(), fw.remainder());
+        for ((r, o), f) in rw.zip(ow).zip(fw) {
+            for u in 0..4 {
+                for i in 0..LANES {
+                    let d = r[u * LANES + i] - o[u * LANES + i];
+                    dot[i] += d * f[u * LANES + i];
+                    nsq[i] += d * d;
+                    // Comparisons become lane masks under simd128, so the counts vectorize.
+                    pos[i] += (d > 0.0) as u32;
+                    neg[i] += (d < 0.0) as u32;
+                }
+            }
+        }
+        for ((r, o), f) in rt.chunks_exact(LANES).zip(ot.chunks_exact(LANES)).zip(ft.chunks_exact(LANES)) {
             for i in 0..LANES {
                 let d = r[i] - o[i];
                 dot[i] += d * f[i];
                 nsq[i] += d * d;
-                // Comparisons become lane masks under simd128, so the counts vectorize.
                 pos[i] += (d > 0.0) as u32;
                 neg[i] += (d < 0.0) as u32;
             }
@@ -111,25 +128,57 @@ pub fn cross_stats(row: &[f32], origin: &[f32], reference: &[f32]) -> CrossStats
 }
 
 /// `base_coef · base + Σ coef · row` over `terms`, blocked by columns so the output block
-/// stays in L1 while every row's block is added. Each coordinate sees the same operations
-/// in the same order as a scale followed by one [`axpy`] per term. Terms with coefficient
-/// 0 are skipped — their rows are never read, so non-finite values in a rejected row
-/// cannot leak in through 0·∞.
+/// stays in L1 while the rows' blocks are added, four rows per sweep so the block is loaded
+/// and stored once per four rows. Each coordinate sees the same operations in the same
+/// order as a scale followed by one [`axpy`] per term. Terms with coefficient 0 are
+/// skipped — their rows are never read, so non-finite values in a rejected row cannot
+/// leak in through 0·∞.
 pub fn combine(base: &[f32], base_coef: f32, terms: &[(&[f32], f32)]) -> Vec<f32> {
     let dim = base.len();
     assert!(terms.iter().all(|(r, _)| r.len() == dim), "kernel inputs must have equal length");
+    let active: Vec<(&[f32], f32)> = terms.iter().copied().filter(|&(_, a)| a != 0.0).collect();
     let mut out = Vec::with_capacity(dim);
     for start in (0..dim).step_by(BLOCK) {
         let end = (start + BLOCK).min(dim);
         out.extend(base[start..end].iter().map(|b| base_coef * b));
         let block = &mut out[start..end];
-        for &(row, a) in terms {
-            if a != 0.0 {
-                axpy(block, a, &row[start..end]);
-            }
+        let mut groups = active.chunks_exact(4);
+        for g in &mut groups {
+            let rows = [&g[0].0[start..end], &g[1].0[start..end], &g[2].0[start..end], &g[3].0[start..end]];
+            add4(block, rows, [g[0].1, g[1].1, g[2].1, g[3].1]);
+        }
+        for &(row, a) in groups.remainder() {
+            axpy(block, a, &row[start..end]);
         }
     }
     out
+}
+
+/// `out += a0·r0; out += a1·r1; out += a2·r2; out += a3·r3`, in that order per element,
+/// with `out` held in registers across the four rows.
+fn add4(out: &mut [f32], r: [&[f32]; 4], a: [f32; 4]) {
+    let mut o_chunks = out.chunks_exact_mut(UNROLL);
+    let mut chunks = r.map(|row| row.chunks_exact(UNROLL));
+    for o in &mut o_chunks {
+        let x = [chunks[0].next(), chunks[1].next(), chunks[2].next(), chunks[3].next()];
+        let [Some(x0), Some(x1), Some(x2), Some(x3)] = x else { unreachable!("rows are as long as out") };
+        for i in 0..UNROLL {
+            let mut v = o[i];
+            v += a[0] * x0[i];
+            v += a[1] * x1[i];
+            v += a[2] * x2[i];
+            v += a[3] * x3[i];
+            o[i] = v;
+        }
+    }
+    let tail = o_chunks.into_remainder();
+    let n = tail.len();
+    for (i, o) in tail.iter_mut().enumerate() {
+        for (row, ai) in chunks.iter().zip(a) {
+            *o += ai * row.remainder()[i];
+        }
+    }
+    debug_assert!(chunks.iter().all(|c| c.remainder().len() == n));
 }
 
 #[cfg(test)]
@@ -164,7 +213,7 @@ mod tests {
 
     #[test]
     fn blocked_stats_equal_the_row_by_row_loop_across_block_boundaries() {
-        let dim = 2 * BLOCK + 13; // two full blocks, a partial one and a scalar tail
+        let dim = 2 * BLOCK + 29; // two full blocks, a partial one of 3 lane chunks, a scalar tail
         let data = rows(4, dim);
         let origin = &rows(5, dim)[4];
         let reference: Vec<f32> = (0..dim).map(|c| (c % 7) as f32 - 3.0).collect();
@@ -182,7 +231,7 @@ mod tests {
 
     #[test]
     fn combine_equals_scale_then_axpy_and_skips_zero_terms() {
-        let dim = BLOCK + 5;
+        let dim = BLOCK + 21; // a partial block with an unrolled chunk and a scalar tail
         let data = rows(3, dim);
         let base = &rows(4, dim)[3];
         let mut poisoned = data[2].clone();
@@ -193,6 +242,16 @@ mod tests {
         axpy(&mut want, 0.5, &data[0]);
         axpy(&mut want, -1.5, &data[1]);
         assert_eq!(out, want);
+        // Six active terms: one fused group of four, then two single rows; same order.
+        let many = rows(6, dim);
+        let coefs = [0.5, -0.25, 2.0, 0.125, -1.0, 0.75];
+        let terms: Vec<(&[f32], f32)> = many.iter().map(|r| r.as_slice()).zip(coefs).collect();
+        let mut want = base.clone();
+        scale(&mut want, -0.5);
+        for (row, a) in &terms {
+            axpy(&mut want, *a, row);
+        }
+        assert_eq!(combine(base, -0.5, &terms), want);
         assert_eq!(combine(&[2.0, 4.0], 0.5, &[]), vec![1.0, 2.0]);
     }
 }
