@@ -1,0 +1,271 @@
+//! The conformance suite behind `byzhost conform`: named properties every policy component
+//! should satisfy, checked through the real sandbox on seeded inputs.
+//!
+//! Each property has a stable name (used in reports, in tests and in a policy's
+//! `info().opt_outs`), a one-line meaning, and the kinds it applies to. A check returns a
+//! pass with a short detail, or a failure with the reason and the smallest input that
+//! shows it (checks walk a ladder of input sizes from tiny to realistic and stop at the
+//! first failing one). Every call runs on a fresh instance unless the property is about
+//! history, so one property's calls cannot make another fail. See docs/conformance.md.
+
+mod attack;
+mod contract;
+mod defense;
+pub mod inputs;
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::policy::PolicyKind;
+use crate::sandbox::{AttackInstance, DefenseInstance, LoadedPolicy, PolicyError, Sandbox};
+use inputs::QuadraticLoss;
+
+/// Which kinds of policy a property is checked on, and by which module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applies {
+    /// Both kinds, through the common `info`/`configure` exports ([`contract`]).
+    Contract,
+    /// Both kinds, through `aggregate` ([`defense`]) or `craft` ([`attack`]).
+    Both,
+    /// Defenses only ([`defense`]).
+    DefenseOnly,
+}
+
+/// One conformance property.
+#[derive(Clone, Copy, Debug)]
+pub struct Property {
+    /// Stable name, e.g. `order-independent`.
+    pub name: &'static str,
+    /// One line saying what is checked.
+    pub meaning: &'static str,
+    pub applies: Applies,
+    /// Whether a policy may declare it in `info().opt_outs`: only properties that some
+    /// legitimate rules cannot satisfy; the contract, shapes, determinism and honesty about
+    /// state are required of every policy.
+    pub opt_outable: bool,
+}
+
+const fn property(name: &'static str, meaning: &'static str, applies: Applies, opt_outable: bool) -> Property {
+    Property { name, meaning, applies, opt_outable }
+}
+
+/// Every property, in report order.
+pub const PROPERTIES: &[Property] = &[
+    property("info-well-formed", "`info` has a name, version and description, the exported kind, unique typed and described parameters, and known opt-outs", Applies::Contract, false),
+    property("defaults-configure", "`configure` accepts no parameters and every declared default given explicitly", Applies::Contract, false),
+    property("rejects-unknown-param", "an undeclared parameter is an `err` naming it, not a trap", Applies::Contract, false),
+    property("rejects-ill-typed-param", "a value of the wrong type is an `err` naming the parameter, not a trap", Applies::Contract, false),
+    property("output-shape", "valid inputs give `dim` finite values (defense) or one row per Byzantine node or pair (attack)", Applies::Both, false),
+    property("deterministic", "the same calls with the same seeds give bit-identical outputs on fresh instances", Applies::Both, false),
+    property("identity-on-agreement", "when prev, local and every received model are equal, the output equals them", Applies::DefenseOnly, true),
+    property("order-independent", "permuting the received models (with their ids and degrees) does not change the output", Applies::DefenseOnly, true),
+    property("no-neighbors", "a node with no neighbours (k = 0) gets `dim` finite values, not an error", Applies::DefenseOnly, true),
+    property("rejects-malformed-input", "received not a multiple of dim, or prev of the wrong length, is an `err`, not a trap", Applies::DefenseOnly, false),
+    property("bounded-cost", "one call completes within the sandbox limits at k = 30 and at k = 180 with d = 80,202", Applies::Both, true),
+    property("stateless-honest", "a policy declaring itself stateless answers call A the same before and after call B", Applies::Both, false),
+];
+
+/// Looks a property up by name.
+pub fn find(name: &str) -> Option<&'static Property> {
+    PROPERTIES.iter().find(|p| p.name == name)
+}
+
+/// How a property came out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Pass,
+    Fail,
+    OptOut,
+    /// Nothing to check (e.g. statelessness of a stateful policy), or not checked because
+    /// the component does not load.
+    NotApplicable,
+}
+
+/// Why a property failed, and the smallest input showing it.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub reason: String,
+    pub input: Option<String>,
+}
+
+impl Failure {
+    pub fn new(reason: impl Into<String>, input: Option<String>) -> Self {
+        Failure { reason: reason.into(), input }
+    }
+
+    /// A policy call that failed: the call and its fault class and cause.
+    pub fn call(err: PolicyError, input: Option<String>) -> Self {
+        Failure::new(format!("`{}` failed [{}]: {}", err.call, err.kind.class(), err.kind), input)
+    }
+}
+
+/// A check that did not fail.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// Checked and satisfied; the detail says what was checked.
+    Checked(String),
+    /// Nothing to check for this policy; the detail says why.
+    NotApplicable(String),
+}
+
+/// What a check returns.
+pub type CheckResult = Result<Verdict, Failure>;
+
+/// One line of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct PropertyResult {
+    pub name: &'static str,
+    pub meaning: &'static str,
+    pub status: Status,
+    /// Pass: what was checked; fail: why; not applicable: why not.
+    pub detail: String,
+    /// Fail: the smallest input that shows the failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    pub seconds: f64,
+}
+
+/// The whole report of one component.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub file: String,
+    pub name: String,
+    pub version: String,
+    pub kind: Option<PolicyKind>,
+    pub timeout_ms: u128,
+    pub memory_mb: usize,
+    pub passed: bool,
+    pub properties: Vec<PropertyResult>,
+}
+
+/// Fresh, default-configured instances of the component under test.
+pub struct Probe<'a> {
+    pub sandbox: &'a Sandbox,
+    pub policy: &'a LoadedPolicy,
+}
+
+/// Seed of the conformance loss oracle's target model.
+const LOSS_SEED: u64 = 0xC0FF_EE;
+
+impl Probe<'_> {
+    /// A fresh defense instance for node 0, seeded with `seed`, behind the conformance
+    /// loss oracle, configured with its defaults.
+    pub fn defense(&self, seed: u64) -> Result<DefenseInstance, Failure> {
+        let mut inst = DefenseInstance::with_seed(self.sandbox, self.policy, 0, seed, Box::new(QuadraticLoss::new(LOSS_SEED)))
+            .map_err(|e| Failure::new(format!("instantiating failed: {e:#}"), None))?;
+        inst.configure(&[]).map_err(|e| Failure::call(e, Some("configure with no parameters".into())))?;
+        Ok(inst)
+    }
+
+    /// A fresh attack instance seeded with `seed`, configured with its defaults.
+    pub fn attack(&self, seed: u64) -> Result<AttackInstance, Failure> {
+        let mut inst = AttackInstance::new(self.sandbox, self.policy, seed)
+            .map_err(|e| Failure::new(format!("instantiating failed: {e:#}"), None))?;
+        inst.configure(&[]).map_err(|e| Failure::call(e, Some("configure with no parameters".into())))?;
+        Ok(inst)
+    }
+}
+
+/// Loads the component at `path` and checks every property that applies to its kind.
+/// A component that does not load fails `info-well-formed` with the loader's reason.
+pub fn check(sandbox: &Sandbox, path: &Path) -> Report {
+    let limits = sandbox.limits();
+    let mut report = Report {
+        file: path.display().to_string(),
+        name: String::new(),
+        version: String::new(),
+        kind: None,
+        timeout_ms: limits.timeout.as_millis(),
+        memory_mb: limits.memory_bytes >> 20,
+        passed: false,
+        properties: Vec::new(),
+    };
+    let started = Instant::now();
+    let policy = match sandbox.load(path) {
+        Ok(policy) => policy,
+        Err(e) => {
+            let reason = format!("the component does not load: {e:#}");
+            report.properties = PROPERTIES
+                .iter()
+                .map(|p| {
+                    let (status, detail) = if p.name == "info-well-formed" {
+                        (Status::Fail, reason.clone())
+                    } else {
+                        (Status::NotApplicable, "not checked: the component does not load".to_string())
+                    };
+                    PropertyResult { name: p.name, meaning: p.meaning, status, detail, input: None, seconds: 0.0 }
+                })
+                .collect();
+            report.properties[0].seconds = started.elapsed().as_secs_f64();
+            return report;
+        }
+    };
+    report.name = policy.info.name.clone();
+    report.version = policy.info.version.clone();
+    report.kind = Some(policy.kind);
+    let probe = Probe { sandbox, policy: &policy };
+    for property in PROPERTIES {
+        if property.applies == Applies::DefenseOnly && policy.kind != PolicyKind::Defense {
+            continue;
+        }
+        report.properties.push(check_one(&probe, property));
+    }
+    report.passed = report.properties.iter().all(|p| p.status != Status::Fail);
+    report
+}
+
+fn check_one(probe: &Probe, property: &'static Property) -> PropertyResult {
+    let declared = probe.policy.info.opt_outs.iter().any(|o| o == property.name);
+    let started = Instant::now();
+    let (status, detail, input) = if declared && property.opt_outable {
+        (Status::OptOut, "declared in info().opt_outs".to_string(), None)
+    } else {
+        let outcome = match (property.applies, probe.policy.kind) {
+            (Applies::Contract, _) => contract::check(probe, property.name),
+            (_, PolicyKind::Defense) => defense::check(probe, property.name),
+            (_, PolicyKind::Attack) => attack::check(probe, property.name),
+        };
+        match outcome {
+            Ok(Verdict::Checked(detail)) => (Status::Pass, detail, None),
+            Ok(Verdict::NotApplicable(detail)) => (Status::NotApplicable, detail, None),
+            Err(f) => (Status::Fail, f.reason, f.input),
+        }
+    };
+    PropertyResult { name: property.name, meaning: property.meaning, status, detail, input, seconds: started.elapsed().as_secs_f64() }
+}
+
+/// Bit-level equality of two outputs; on a difference, the first differing index.
+pub fn first_bit_difference(a: &[f32], b: &[f32]) -> Option<String> {
+    if a.len() != b.len() {
+        return Some(format!("lengths differ: {} vs {}", a.len(), b.len()));
+    }
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x.to_bits() != y.to_bits())
+        .map(|i| format!("index {i}: {:e} vs {:e}", a[i], b[i]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn property_names_are_unique_and_kebab_case() {
+        for (i, p) in PROPERTIES.iter().enumerate() {
+            assert!(p.name.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{}", p.name);
+            assert!(PROPERTIES[..i].iter().all(|q| q.name != p.name), "{} twice", p.name);
+            assert_eq!(find(p.name).map(|q| q.name), Some(p.name));
+        }
+        assert!(find("commutative").is_none());
+    }
+
+    #[test]
+    fn bit_differences_name_the_index() {
+        assert_eq!(first_bit_difference(&[1.0, 2.0], &[1.0, 2.0]), None);
+        assert_eq!(first_bit_difference(&[0.0], &[-0.0]).unwrap(), "index 0: 0e0 vs -0e0");
+        assert!(first_bit_difference(&[1.0], &[]).unwrap().contains("lengths differ"));
+    }
+}
