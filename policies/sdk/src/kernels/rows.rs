@@ -39,13 +39,17 @@ impl CrossStats {
     }
 }
 
+/// Lanes of the sign counters: integer sums are exact in any order, so one 128-bit
+/// vector each is enough and leaves registers for the float accumulators.
+const COUNT_LANES: usize = 4;
+
 /// Per-lane partial sums of one row's [`CrossStats`], carried from block to block.
 #[derive(Clone, Copy, Default)]
 struct Lanes {
     dot: [f32; LANES],
     nsq: [f32; LANES],
-    pos: [u32; LANES],
-    neg: [u32; LANES],
+    pos: [u32; COUNT_LANES],
+    neg: [u32; COUNT_LANES],
 }
 
 impl Lanes {
@@ -68,8 +72,8 @@ impl Lanes {
                     dot[i] += d * f[u * LANES + i];
                     nsq[i] += d * d;
                     // Comparisons become lane masks under simd128, so the counts vectorize.
-                    pos[i] += (d > 0.0) as u32;
-                    neg[i] += (d < 0.0) as u32;
+                    pos[i % COUNT_LANES] += (d > 0.0) as u32;
+                    neg[i % COUNT_LANES] += (d < 0.0) as u32;
                 }
             }
         }
@@ -78,8 +82,8 @@ impl Lanes {
                 let d = r[i] - o[i];
                 dot[i] += d * f[i];
                 nsq[i] += d * d;
-                pos[i] += (d > 0.0) as u32;
-                neg[i] += (d < 0.0) as u32;
+                pos[i % COUNT_LANES] += (d > 0.0) as u32;
+                neg[i % COUNT_LANES] += (d < 0.0) as u32;
             }
         }
         *self = Lanes { dot, nsq, pos, neg };
@@ -91,9 +95,9 @@ impl Lanes {
         for i in 0..LANES {
             out.dot += self.dot[i];
             out.norm_sq += self.nsq[i];
-            out.pos += self.pos[i] as u64;
-            out.neg += self.neg[i] as u64;
         }
+        out.pos = self.pos.iter().map(|&c| c as u64).sum();
+        out.neg = self.neg.iter().map(|&c| c as u64).sum();
         for c in tail_from..row.len() {
             let d = row[c] - origin[c];
             out.dot += d * reference[c];
