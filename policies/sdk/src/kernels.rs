@@ -225,7 +225,7 @@ const TRIM_BLOCK: usize = 64;
 /// are dropped first). Needs more than `2·trim` rows. Uses two partial selections per
 /// coordinate, O(k), rather than a full sort.
 pub fn trimmed_sum(rows: &[f32], dim: usize, trim: usize) -> Result<Vec<f32>, String> {
-    let k = if dim == 0 { 0 } else { rows.len() / dim };
+    let k = rows.len().checked_div(dim).unwrap_or(0);
     if k <= 2 * trim {
         return Err(format!("trimmed sum needs more than 2·{trim} = {} rows, got {k}", 2 * trim));
     }
