@@ -2,6 +2,7 @@
 //! from the policy and fixture crates (`scripts/build-policies.sh`). One module per command.
 
 mod call;
+mod conform;
 mod data;
 mod hostile;
 mod inspect;

@@ -1,0 +1,220 @@
+//! `byzhost conform`: every shipped policy conforms (a macro generates one test per
+//! component, and a guard fails when a policy crate has no entry), every deliberately
+//! non-conforming fixture is caught by exactly the property it violates, and the
+//! "write your own policy" walk-through of examples/README.md works as written.
+
+use std::path::Path;
+use std::process::Command as Process;
+
+use serde_json::Value;
+
+use crate::support::{assert_no_host_panic, component, repo_root, stderr_of, Scratch};
+
+/// Runs `byzhost conform --json` on a component; (exit code, report).
+fn conform(path: &Path) -> (Option<i32>, Value) {
+    let s = Scratch::new();
+    let out = s.byzhost().arg("conform").arg(path).arg("--json").timeout(std::time::Duration::from_secs(300)).output().unwrap();
+    assert_no_host_panic(&stderr_of(&out));
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("conform {} printed no JSON report ({e}):\n{}", path.display(), stderr_of(&out)));
+    (out.status.code(), report)
+}
+
+/// Names of the properties with `status` in a report.
+fn with_status<'a>(report: &'a Value, status: &str) -> Vec<&'a str> {
+    report["properties"].as_array().unwrap().iter().filter(|p| p["status"] == status).map(|p| p["name"].as_str().unwrap()).collect()
+}
+
+/// The component must fail exactly `expected_failures` (nothing else), with exit code 1
+/// when that list is not empty.
+fn assert_fails_exactly(relative: &str, expected_failures: &[&str]) {
+    let (code, report) = conform(&component(relative));
+    let failed = with_status(&report, "fail");
+    assert_eq!(failed, expected_failures, "{relative}: unexpected failures in\n{report:#}");
+    assert_eq!(code, Some(if expected_failures.is_empty() { 0 } else { 1 }), "{relative}: exit code\n{report:#}");
+    assert_eq!(report["passed"], expected_failures.is_empty());
+    for p in report["properties"].as_array().unwrap() {
+        let status = p["status"].as_str().unwrap();
+        assert!(["pass", "fail", "opt-out", "not-applicable"].contains(&status), "{p}");
+        if status == "fail" {
+            assert!(!p["detail"].as_str().unwrap().is_empty(), "a failure must say why: {p}");
+        }
+    }
+}
+
+/// One test per shipped policy: `crate directory => component, properties it is known to
+/// fail` (each known failure is a gap its policy should fix or declare in `opt_outs`; the
+/// list is exact, so fixing one makes the test say so).
+macro_rules! shipped_policies {
+    ($($test:ident: $dir:literal => $wasm:literal $(, known_failures: [$($known:literal),*])?;)*) => {
+        /// Crate directories under policies/ with a conformance test.
+        const COVERED_POLICY_CRATES: &[&str] = &[$($dir),*];
+        $(
+            #[test]
+            fn $test() {
+                assert_fails_exactly($wasm, &[$($($known),*)?]);
+            }
+        )*
+    };
+}
+
+shipped_policies! {
+    conform_alie: "alie" => "policies/alie.wasm";
+    // BRIDGE (trimmed mean with b = 1) refuses fewer than 2b + 1 neighbours, k = 0 included.
+    conform_bridge: "bridge" => "policies/bridge.wasm", known_failures: ["no-neighbors"];
+    conform_dlie: "dlie" => "policies/dlie.wasm";
+    conform_dpsgd: "dpsgd" => "policies/dpsgd.wasm";
+    conform_ipm: "ipm" => "policies/ipm.wasm";
+    conform_mozi: "mozi" => "policies/mozi.wasm";
+    conform_random: "random" => "policies/random.wasm";
+    conform_reverse: "reverse" => "policies/reverse.wasm";
+    conform_sim_reweight: "sim-reweight" => "policies/sim_reweight.wasm";
+    conform_standalone: "standalone" => "policies/standalone.wasm";
+    // One message per (Byzantine node, receiver) at n = 300, b = 60: 8,640 rows of 80,202
+    // floats (2.8 GB) do not fit a wasm32 address space.
+    conform_targeted: "targeted" => "policies/targeted.wasm", known_failures: ["bounded-cost"];
+    conform_tvnorm: "tvnorm" => "policies/tvnorm.wasm";
+}
+
+#[test]
+fn every_policy_crate_has_a_conformance_test() {
+    let dir = repo_root().join("policies");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.join("Cargo.toml").is_file() && name != "sdk" && !COVERED_POLICY_CRATES.contains(&name.as_str()) {
+            missing.push(name);
+        }
+    }
+    assert!(missing.is_empty(), "policy crates without an entry in shipped_policies! (tests/cli/conform.rs): {missing:?}");
+    assert!(COVERED_POLICY_CRATES.len() >= 12, "the policies/ listing found too few crates: {COVERED_POLICY_CRATES:?}");
+}
+
+/// Each `nonconform-<property>` fixture is caught by `<property>` and nothing else.
+macro_rules! nonconforming_fixtures {
+    ($($test:ident: $property:literal;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                let wasm = format!("tests/fixtures/nonconform_{}.wasm", $property.replace('-', "_"));
+                assert_fails_exactly(&wasm, &[$property]);
+            }
+        )*
+    };
+}
+
+nonconforming_fixtures! {
+    catches_an_unknown_opt_out: "info-well-formed";
+    catches_a_trap_on_an_unknown_parameter: "rejects-unknown-param";
+    catches_order_dependent_output: "order-independent";
+    catches_a_shrink_of_agreeing_models: "identity-on-agreement";
+    catches_an_error_without_neighbours: "no-neighbors";
+    catches_a_trap_on_malformed_input: "rejects-malformed-input";
+    catches_cubic_cost_at_the_largest_setting: "bounded-cost";
+    catches_hidden_state_behind_stateless: "stateless-honest";
+}
+
+#[test]
+fn text_report_names_the_policy_the_property_and_a_minimal_input() {
+    let s = Scratch::new();
+    let out = s.byzhost().arg("conform").arg(component("tests/fixtures/nonconform_order_independent.wasm")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("conformance of `nonconform-order-independent` 0.1.0 (defense"), "{text}");
+    let fail = text.lines().find(|l| l.starts_with("FAIL")).unwrap();
+    assert!(fail.contains("order-independent") && fail.contains("permuting the received models changed the output"), "{text}");
+    // The smallest ladder size already shows it: k = 3, d = 1, printed in full.
+    assert!(text.contains("minimal failing input: k = 3, d = 1") && text.contains("permutation [2, 1, 0]"), "{text}");
+    assert!(text.contains("PASS     identity-on-agreement"), "{text}");
+    assert!(text.contains("fails 1 property: order-independent"), "{text}");
+}
+
+#[test]
+fn a_component_that_does_not_load_fails_the_contract() {
+    let (code, report) = conform(&component("tests/fixtures/future_version.wasm"));
+    assert_eq!(code, Some(1));
+    assert_eq!(with_status(&report, "fail"), ["info-well-formed"]);
+    assert!(report["properties"][0]["detail"].as_str().unwrap().contains("byz:policy@9.0.0"), "{report:#}");
+}
+
+#[test]
+fn limit_flags_apply_to_the_bounded_cost_property() {
+    let s = Scratch::new();
+    let out = s
+        .byzhost()
+        .args(["conform", "--json", "--policy-timeout-ms", "5000", "--policy-memory-mb", "32"])
+        .arg(component("policies/dpsgd.wasm"))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["timeout_ms"].as_u64(), report["memory_mb"].as_u64()), (Some(5000), Some(32)));
+    // 32 MiB holds the k = 30 call (9.6 MB of received models) but not k = 180 (58 MB);
+    // every smaller call still passes.
+    assert_eq!(with_status(&report, "fail"), ["bounded-cost"], "{report:#}");
+    let cost = report["properties"].as_array().unwrap().iter().find(|p| p["name"] == "bounded-cost").unwrap();
+    assert!(cost["detail"].as_str().unwrap().contains("[memory-limit]"), "{cost}");
+}
+
+/// examples/README.md, step by step: copy the template, point it at this SDK, build it
+/// with cargo for wasm32, conform it, run it.
+#[test]
+fn the_template_walkthrough_builds_conforms_and_runs() {
+    let s = Scratch::new();
+    let crate_dir = s.path("my-median");
+    copy_dir(&repo_root().join("examples/template-median"), &crate_dir);
+    let manifest = crate_dir.join("Cargo.toml");
+    let sdk = repo_root().join("policies/sdk");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.contains("path = \"../../policies/sdk\""), "the template must depend on the SDK by that path:\n{text}");
+    std::fs::write(&manifest, text.replace("../../policies/sdk", sdk.to_str().unwrap()).replace("name = \"template-median\"", "name = \"my-median\"")).unwrap();
+
+    // The crate's own .cargo/config.toml supplies the wasm rustflags; a shared target dir
+    // under the workspace's keeps reruns incremental.
+    let target_dir = repo_root().join("target/walkthrough");
+    let build = Process::new(env!("CARGO"))
+        .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .current_dir(&crate_dir)
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "cargo build of the template failed:\n{}", stderr_of(&build));
+    let wasm = s.path("my_median.wasm");
+    std::fs::copy(target_dir.join("wasm32-unknown-unknown/release/my_median.wasm"), &wasm).unwrap();
+
+    let (code, report) = conform(&wasm);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["name"], "my-median");
+
+    let run = s
+        .byzhost()
+        .arg("run")
+        .arg("--defense")
+        .arg(&wasm)
+        .args(["--nodes", "5", "--byzantine", "1", "--topology", "complete", "--epochs", "1"])
+        .args(["--batch-size", "200", "--eval-samples", "200", "--device", "cpu", "--quiet", "--out"])
+        .arg(s.path("run"))
+        .env_remove("BYZHOST_DATA")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "byzhost run with the template failed:\n{}", stderr_of(&run));
+    assert!(s.path("run/summary.json").is_file());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
