@@ -116,19 +116,26 @@ struct Timing {
     min: Duration,
 }
 
-fn component(sandbox: &Sandbox, file: &str, x: &Inputs) -> (Timing, Vec<f32>) {
+/// Integer parameters of one benchmark row (only BRIDGE's `b` so far).
+type IntParams = &'static [(&'static str, i64)];
+
+fn component(sandbox: &Sandbox, file: &str, params: IntParams, x: &Inputs) -> (Timing, Vec<f32>) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies").join(file);
     assert!(path.is_file(), "{} is missing: run scripts/build-policies.sh first", path.display());
     let policy = sandbox.load(&path).unwrap();
     let oracle = Box::new(DistanceOracle(x.target.clone()));
     let mut inst = DefenseInstance::with_seed(sandbox, &policy, 0, 0, oracle).unwrap();
-    inst.configure(&[]).unwrap();
+    let params: Vec<(String, byzhost::policy::ParamValue)> =
+        params.iter().map(|(n, v)| (n.to_string(), byzhost::policy::ParamValue::Integer(*v))).collect();
+    inst.configure(&params).unwrap();
     let ctx = context();
     time(|| inst.aggregate(&ctx, &x.prev, &x.local, &x.received).unwrap())
 }
 
-fn native<T: Defense>(x: &Inputs) -> (Timing, Vec<f32>) {
+fn native<T: Defense>(params: IntParams, x: &Inputs) -> (Timing, Vec<f32>) {
     let mut policy = T::default();
+    let given = params.iter().map(|(n, v)| (n.to_string(), byz_policy_sdk::ParamValue::Integer(*v))).collect();
+    policy.configure(&byz_policy_sdk::Params::resolve(&T::info().params, given).unwrap()).unwrap();
     let ctx = sdk_context();
     let target = x.target.clone();
     let mut env = NativeEnv::new(0);
@@ -143,25 +150,28 @@ fn ms(d: Duration) -> f64 {
 fn main() {
     let x = inputs();
     let sandbox = Sandbox::new(Limits::default(), None).unwrap();
-    type Native = fn(&Inputs) -> (Timing, Vec<f32>);
-    let defenses: [(&str, &str, Native); 6] = [
-        ("dpsgd", "dpsgd.wasm", native::<dpsgd::Dpsgd>),
-        ("sim-reweight", "sim_reweight.wasm", native::<sim_reweight::SimReweight>),
-        ("bridge", "bridge.wasm", native::<bridge::Bridge>),
-        ("tvnorm", "tvnorm.wasm", native::<tvnorm::TvNorm>),
-        ("mozi", "mozi.wasm", native::<mozi::Mozi>),
-        ("standalone", "standalone.wasm", native::<standalone::Standalone>),
+    type Native = fn(IntParams, &Inputs) -> (Timing, Vec<f32>);
+    // Defaults, plus BRIDGE with b = 10, the paper's setting (b = 10 Byzantine nodes,
+    // every regular node with at least 2b + 1 = 21 neighbours).
+    let defenses: [(&str, &str, IntParams, Native); 7] = [
+        ("dpsgd", "dpsgd.wasm", &[], native::<dpsgd::Dpsgd>),
+        ("sim-reweight", "sim_reweight.wasm", &[], native::<sim_reweight::SimReweight>),
+        ("bridge", "bridge.wasm", &[], native::<bridge::Bridge>),
+        ("bridge (b = 10)", "bridge.wasm", &[("b", 10)], native::<bridge::Bridge>),
+        ("tvnorm", "tvnorm.wasm", &[], native::<tvnorm::TvNorm>),
+        ("mozi", "mozi.wasm", &[], native::<mozi::Mozi>),
+        ("standalone", "standalone.wasm", &[], native::<standalone::Standalone>),
     ];
     let mut table = String::from(
         "| defense | component, median (ms) | native, median (ms) | ratio of medians | component, min (ms) | native, min (ms) | ratio of minima | max abs difference |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    for (name, file, run_native) in defenses {
+    for (name, file, params, run_native) in defenses {
         if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
-        let (wasm_t, wasm_out) = component(&sandbox, file, &x);
-        let (native_t, native_out) = run_native(&x);
+        let (wasm_t, wasm_out) = component(&sandbox, file, params, &x);
+        let (native_t, native_out) = run_native(params, &x);
         let diff = wasm_out.iter().zip(&native_out).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
         let row = format!(

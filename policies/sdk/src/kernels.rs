@@ -18,7 +18,9 @@ pub const LANES: usize = 8;
 pub const UNROLL: usize = 16;
 
 mod rows;
+mod trim;
 pub use rows::{combine, cross_stats, cross_stats_rows, CrossStats};
+pub use trim::trimmed_sum;
 
 fn reduce<F: Fn(f32, f32) -> f32>(a: &[f32], b: &[f32], term: F) -> f32 {
     assert_eq!(a.len(), b.len(), "kernel inputs must have equal length");
@@ -216,46 +218,6 @@ pub fn median(rows: &[f32], extra: Option<&[f32]>, dim: usize) -> Vec<f32> {
     out
 }
 
-/// Coordinates gathered per block by [`trimmed_sum`]: the block's columns (k × 64 floats)
-/// stay in L1 while the rows are read sequentially, instead of one strided read per value.
-const TRIM_BLOCK: usize = 64;
-
-/// For every coordinate, the sum of the values of `rows` left after dropping the `trim`
-/// smallest and the `trim` largest (in [`f32::total_cmp`] order, so NaNs of either sign
-/// are dropped first). Needs more than `2·trim` rows. Uses two partial selections per
-/// coordinate, O(k), rather than a full sort.
-pub fn trimmed_sum(rows: &[f32], dim: usize, trim: usize) -> Result<Vec<f32>, String> {
-    let k = rows.len().checked_div(dim).unwrap_or(0);
-    if k <= 2 * trim {
-        return Err(format!("trimmed sum needs more than 2·{trim} = {} rows, got {k}", 2 * trim));
-    }
-    let mut out = vec![0.0f32; dim];
-    let mut block = vec![0.0f32; k * TRIM_BLOCK];
-    for start in (0..dim).step_by(TRIM_BLOCK) {
-        let width = TRIM_BLOCK.min(dim - start);
-        // Transpose the block: column c of the block is block[c·k .. (c+1)·k].
-        for (r, row) in rows.chunks_exact(dim).enumerate() {
-            for (c, &v) in row[start..start + width].iter().enumerate() {
-                block[c * k + r] = v;
-            }
-        }
-        for (c, o) in out[start..start + width].iter_mut().enumerate() {
-            let column = &mut block[c * k..(c + 1) * k];
-            let mut kept: &mut [f32] = column;
-            if trim > 0 {
-                // After these two selections the middle k − 2·trim values are the kept ones.
-                kept.select_nth_unstable_by(trim, f32::total_cmp);
-                kept = &mut kept[trim..];
-                let last = kept.len() - trim;
-                kept.select_nth_unstable_by(last - 1, f32::total_cmp);
-                kept = &mut kept[..last];
-            }
-            *o = kept.iter().sum();
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,28 +277,5 @@ mod tests {
         let rows = [1.0, 10.0, 100.0, -5.0, 2.0, 0.0];
         assert_eq!(median(&rows, None, 2), vec![2.0, 0.0]);
         assert_eq!(median(&rows, Some(&[3.0, 1.0]), 2), vec![2.5, 0.5]);
-    }
-
-    #[test]
-    fn trimmed_sum_drops_extremes_per_coordinate_across_blocks() {
-        // 5 rows; coordinate j of row r is (r·7 + j) mod 5 − 2, a permutation of −2..=2
-        // per coordinate, so trimming 1 from each end leaves −1 + 0 + 1 = 0 and trimming
-        // none leaves 0 as well; shift row 0 by +100 to make the trim visible.
-        let dim = 130; // crosses two block boundaries
-        let mut rows: Vec<f32> = (0..5).flat_map(|r| (0..dim).map(move |j| ((r * 7 + j) % 5) as f32 - 2.0)).collect();
-        for v in &mut rows[..dim] {
-            *v += 100.0;
-        }
-        let kept = trimmed_sum(&rows, dim, 1).unwrap();
-        for (j, v) in kept.iter().enumerate() {
-            // Per coordinate the rows hold a permutation of −2..=2 (7 is coprime to 5):
-            // row 0's value v0 is shifted to the top and dropped, the other four sum to
-            // −v0, and the smallest of them (−2, or −1 when v0 is −2) is dropped too.
-            let v0 = (j % 5) as f32 - 2.0;
-            let smallest_other = if v0 == -2.0 { -1.0 } else { -2.0 };
-            assert_eq!(*v, -v0 - smallest_other, "coordinate {j}");
-        }
-        assert_eq!(trimmed_sum(&rows, dim, 0).unwrap()[0], 100.0);
-        assert!(trimmed_sum(&rows, dim, 3).unwrap_err().contains("more than 2·3 = 6 rows, got 5"));
     }
 }
