@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use super::inputs::{AttackCase, PAPER_DIM};
-use super::{first_bit_difference, CheckResult, Failure, Probe, Verdict};
+use super::{first_bit_difference, history, CheckResult, Failure, Probe, Verdict};
 use crate::policy::Crafted;
 use crate::sandbox::AttackInstance;
 
@@ -52,28 +52,35 @@ fn craft_fresh(probe: &Probe, case: &AttackCase) -> Result<Crafted, Failure> {
     craft(&mut probe.attack(case.ctx.seed)?, case)
 }
 
-fn difference(a: &Crafted, b: &Crafted) -> Option<String> {
-    if a.mode != b.mode {
-        return Some(format!("send modes differ: {:?} vs {:?}", a.mode, b.mode));
+
+/// How attack calls are made and compared, for [`history`].
+struct AttackCalls<'a, 'p>(&'a Probe<'p>);
+
+impl history::Calls for AttackCalls<'_, '_> {
+    type Instance = AttackInstance;
+    type Case = AttackCase;
+    type Output = Crafted;
+    fn fresh(&self, seed: u64) -> Result<AttackInstance, Failure> {
+        self.0.attack(seed)
     }
-    first_bit_difference(&a.vectors, &b.vectors)
+    fn call(&self, instance: &mut AttackInstance, case: &AttackCase) -> Result<Crafted, Failure> {
+        craft(instance, case)
+    }
+    fn difference(&self, a: &Crafted, b: &Crafted) -> Option<String> {
+        if a.mode != b.mode {
+            return Some(format!("send modes differ: {:?} vs {:?}", a.mode, b.mode));
+        }
+        first_bit_difference(&a.vectors, &b.vectors)
+    }
+    fn describe(&self, case: &AttackCase) -> String {
+        case.describe()
+    }
 }
 
 fn deterministic(probe: &Probe, m: usize, b: usize, d: usize, p: f64) -> Result<(), Failure> {
     let seed = seed_of(m, b, d);
     let calls = [AttackCase::near(m, b, d, p, 0, seed), AttackCase::near(m, b, d, p, 1, seed + 1)];
-    let mut runs = Vec::new();
-    for _ in 0..2 {
-        let mut inst = probe.attack(seed)?;
-        runs.push(calls.iter().map(|c| craft(&mut inst, c)).collect::<Result<Vec<_>, _>>()?);
-    }
-    for (i, case) in calls.iter().enumerate() {
-        if let Some(diff) = difference(&runs[0][i], &runs[1][i]) {
-            let reason = format!("call {} of the same sequence on two fresh instances gave different outputs: {diff}", i + 1);
-            return Err(Failure::new(reason, Some(case.describe())));
-        }
-    }
-    Ok(())
+    history::deterministic(&AttackCalls(probe), seed, &calls)
 }
 
 fn bounded_cost(probe: &Probe) -> CheckResult {
@@ -91,15 +98,5 @@ fn bounded_cost(probe: &Probe) -> CheckResult {
 fn stateless_honest(probe: &Probe, m: usize, b: usize, d: usize, p: f64) -> Result<(), Failure> {
     let seed = seed_of(m, b, d);
     let (a, other) = (AttackCase::near(m, b, d, p, 0, seed), AttackCase::near(m, b, d, p, 1, seed + 7));
-    let mut inst = probe.attack(seed)?;
-    let first = craft(&mut inst, &a)?;
-    craft(&mut inst, &other)?;
-    let again = craft(&mut inst, &a)?;
-    match difference(&first, &again) {
-        None => Ok(()),
-        Some(diff) => {
-            let reason = format!("declares stateless, but call A gave a different output after call B: {diff}");
-            Err(Failure::new(reason, Some(format!("A = {}; B = {}", a.describe(), other.describe()))))
-        }
-    }
+    history::stateless_honest(&AttackCalls(probe), seed, &a, &other)
 }

@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use super::inputs::{DefenseCase, PAPER_DIM};
-use super::{first_bit_difference, CheckResult, Failure, Probe, Verdict};
+use super::{first_bit_difference, history, CheckResult, Failure, Probe, Verdict};
 use crate::sandbox::{DefenseInstance, FaultKind};
 
 /// Relative tolerance of `identity-on-agreement` and `order-independent`:
@@ -73,20 +73,30 @@ fn first_far(got: &[f32], want: &[f32]) -> Option<String> {
     })
 }
 
+/// How defense calls are made and compared, for [`history`].
+struct DefenseCalls<'a, 'p>(&'a Probe<'p>);
+
+impl history::Calls for DefenseCalls<'_, '_> {
+    type Instance = DefenseInstance;
+    type Case = DefenseCase;
+    type Output = Vec<f32>;
+    fn fresh(&self, seed: u64) -> Result<DefenseInstance, Failure> {
+        self.0.defense(seed)
+    }
+    fn call(&self, instance: &mut DefenseInstance, case: &DefenseCase) -> Result<Vec<f32>, Failure> {
+        aggregate(instance, case)
+    }
+    fn difference(&self, a: &Vec<f32>, b: &Vec<f32>) -> Option<String> {
+        first_bit_difference(a, b)
+    }
+    fn describe(&self, case: &DefenseCase) -> String {
+        case.describe()
+    }
+}
+
 fn deterministic(probe: &Probe, k: usize, d: usize) -> Result<(), Failure> {
     let calls = [DefenseCase::near(k, d, 0, seed_of(k, d)), DefenseCase::near(k, d, 1, seed_of(k, d) + 1)];
-    let mut runs = Vec::new();
-    for _ in 0..2 {
-        let mut inst = probe.defense(seed_of(k, d))?;
-        runs.push(calls.iter().map(|c| aggregate(&mut inst, c)).collect::<Result<Vec<_>, _>>()?);
-    }
-    for (i, case) in calls.iter().enumerate() {
-        if let Some(diff) = first_bit_difference(&runs[0][i], &runs[1][i]) {
-            let reason = format!("call {} of the same sequence on two fresh instances gave different outputs at {diff}", i + 1);
-            return Err(Failure::new(reason, Some(case.describe())));
-        }
-    }
-    Ok(())
+    history::deterministic(&DefenseCalls(probe), seed_of(k, d), &calls)
 }
 
 fn identity_on_agreement(probe: &Probe, k: usize, d: usize) -> Result<(), Failure> {
@@ -151,17 +161,7 @@ fn bounded_cost(probe: &Probe) -> CheckResult {
 
 fn stateless_honest(probe: &Probe, k: usize, d: usize) -> Result<(), Failure> {
     let (a, b) = (DefenseCase::near(k, d, 0, seed_of(k, d)), DefenseCase::near(k, d, 1, seed_of(k, d) + 7));
-    let mut inst = probe.defense(seed_of(k, d))?;
-    let first = aggregate(&mut inst, &a)?;
-    aggregate(&mut inst, &b)?;
-    let again = aggregate(&mut inst, &a)?;
-    match first_bit_difference(&first, &again) {
-        None => Ok(()),
-        Some(diff) => {
-            let reason = format!("declares stateless, but call A gave a different output after call B, at {diff}");
-            Err(Failure::new(reason, Some(format!("A = {}; B = {}", a.describe(), b.describe()))))
-        }
-    }
+    history::stateless_honest(&DefenseCalls(probe), seed_of(k, d), &a, &b)
 }
 
 #[cfg(test)]

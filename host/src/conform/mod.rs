@@ -11,6 +11,7 @@
 mod attack;
 mod contract;
 mod defense;
+mod history;
 pub mod inputs;
 
 use std::path::Path;
