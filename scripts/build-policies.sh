@@ -14,7 +14,8 @@ crate_name() { sed -n 's/^name *= *"\(.*\)"/\1/p' "$1/Cargo.toml" | head -n1; }
 
 packages=()
 outputs=()
-for dir in policies/*/ tests/fixtures/*/ examples/*/; do
+# examples/ holds standalone crates (the template) that build on their own.
+for dir in policies/*/ tests/fixtures/*/; do
   dir="${dir%/}"
   [[ -f "$dir/Cargo.toml" && "$dir" != policies/sdk ]] || continue
   grep -q '"cdylib"' "$dir/Cargo.toml" || continue

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::Args;
 
 use crate::report::{render, SweepResult};
@@ -16,11 +16,32 @@ pub struct ReportArgs {
     /// Where to write report.md and the figures (PNG and SVG).
     #[arg(long, default_value = "docs")]
     pub out: PathBuf,
+    /// Also write the report to this file (e.g. RESULTS.md), with figure links pointing
+    /// into --out, after the text of --preamble if given.
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
+    /// Markdown placed before the tables in --results (status notes, caveats).
+    #[arg(long, value_name = "FILE", requires = "results")]
+    pub preamble: Option<PathBuf>,
 }
 
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
     let sweeps = args.sweeps.iter().map(|d| SweepResult::load(d)).collect::<Result<Vec<_>>>()?;
-    render(&sweeps, &args.out)?;
+    let md = render(&sweeps, &args.out)?;
+    if let Some(results) = &args.results {
+        let base = results.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        // Figure links are relative to --out; make them relative to the results file.
+        let prefix = match args.out.strip_prefix(base) {
+            Ok(rel) => rel.to_path_buf(),
+            Err(_) => std::path::absolute(&args.out)?,
+        };
+        let preamble = match &args.preamble {
+            Some(p) => std::fs::read_to_string(p).with_context(|| format!("--preamble: cannot read {}", p.display()))?,
+            None => String::new(),
+        };
+        let body = md.replace("](", &format!("]({}/", prefix.display())).replacen("# byzhost results\n\n", "", 1);
+        std::fs::write(results, format!("{preamble}{body}")).with_context(|| format!("--results: cannot write {}", results.display()))?;
+    }
     for s in &sweeps {
         eprintln!("{}: {} of {} cells complete", s.name, s.complete(), s.cells.len());
     }
