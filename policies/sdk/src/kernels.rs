@@ -25,7 +25,18 @@ pub use trim::trimmed_sum;
 fn reduce<F: Fn(f32, f32) -> f32>(a: &[f32], b: &[f32], term: F) -> f32 {
     assert_eq!(a.len(), b.len(), "kernel inputs must have equal length");
     let mut acc = [0.0f32; LANES];
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    // Four lane chunks per iteration (see UNROLL); each lane still sums its elements in
+    // increasing order, so the result is that of the plain LANES loop.
+    let (a_wide, b_wide) = (a.chunks_exact(4 * LANES), b.chunks_exact(4 * LANES));
+    let (a_rest, b_rest) = (a_wide.remainder(), b_wide.remainder());
+    for (x, y) in a_wide.zip(b_wide) {
+        for u in 0..4 {
+            for i in 0..LANES {
+                acc[i] += term(x[u * LANES + i], y[u * LANES + i]);
+            }
+        }
+    }
+    let (a_chunks, b_chunks) = (a_rest.chunks_exact(LANES), b_rest.chunks_exact(LANES));
     let (a_tail, b_tail) = (a_chunks.remainder(), b_chunks.remainder());
     for (x, y) in a_chunks.zip(b_chunks) {
         for i in 0..LANES {
@@ -229,6 +240,10 @@ mod tests {
         assert_eq!(dot(&a, &b), 132.0);
         assert_eq!(norm_sq(&a), 506.0);
         assert_eq!(distance_sq(&[1.0, 2.0], &[4.0, 6.0]), 25.0);
+        // 4·LANES + LANES + 3: the unrolled chunk, one lane chunk and a tail.
+        let long: Vec<f32> = (1..=43).map(|x| x as f32).collect();
+        assert_eq!(dot(&long, &vec![1.0; 43]), 946.0);
+        assert_eq!(norm_sq(&long), (1..=43).map(|x| (x * x) as f32).sum::<f32>());
         assert_eq!(norm(&[3.0, 4.0]), 5.0);
     }
 

@@ -8,7 +8,7 @@
 //! Byzantine node's influence. A NaN difference counts as sign 0 (it is neither > 0 nor
 //! < 0), so a non-finite message cannot make the result non-finite.
 
-use byz_policy_sdk::{check_defense_shapes, Context, Defense, Env, Info, ParamSpec, Params, PolicyKind};
+use byz_policy_sdk::{check_defense_shapes, kernels, Context, Defense, Env, Info, ParamSpec, Params, PolicyKind};
 
 pub struct TvNorm {
     lambda: f32,
@@ -48,16 +48,38 @@ impl Defense for TvNorm {
     ) -> Result<Vec<f32>, String> {
         check_defense_shapes(ctx, prev, local, received)?;
         let dim = ctx.dim as usize;
-        // Sum the signs first (exact small integers in f32), then apply the step once.
-        let mut signs = vec![0.0f32; dim];
-        for row in received.chunks_exact(dim.max(1)) {
-            for ((s, p), x) in signs.iter_mut().zip(prev).zip(row) {
-                let d = p - x;
-                *s += (d > 0.0) as i32 as f32 - (d < 0.0) as i32 as f32;
+        // Net sign per coordinate as an exact integer, then one step. Columns are done in
+        // blocks so the block's counters and `prev` stay in L1 while every row passes.
+        let mut net = vec![0i32; dim];
+        for start in (0..dim).step_by(BLOCK) {
+            let end = (start + BLOCK).min(dim);
+            let (n, p) = (&mut net[start..end], &prev[start..end]);
+            for row in received.chunks_exact(dim) {
+                add_signs(n, p, &row[start..end]);
             }
         }
         let step = ctx.lr * self.lambda;
-        Ok(local.iter().zip(&signs).map(|(l, s)| l - step * s).collect())
+        Ok(local.iter().zip(&net).map(|(l, &n)| l - step * n as f32).collect())
+    }
+}
+
+/// Columns per block (4 KiB of counters, 4 KiB of `prev`).
+const BLOCK: usize = 1024;
+
+/// `net += sign(prev − x)` elementwise, [`kernels::UNROLL`] elements per iteration (see
+/// there why). A NaN difference is neither > 0 nor < 0: sign 0.
+fn add_signs(net: &mut [i32], prev: &[f32], x: &[f32]) {
+    let one = |p: f32, x: f32| ((p - x) > 0.0) as i32 - ((p - x) < 0.0) as i32;
+    let mut n_chunks = net.chunks_exact_mut(kernels::UNROLL);
+    let (p_chunks, x_chunks) = (prev.chunks_exact(kernels::UNROLL), x.chunks_exact(kernels::UNROLL));
+    let (p_tail, x_tail) = (p_chunks.remainder(), x_chunks.remainder());
+    for ((n, p), x) in (&mut n_chunks).zip(p_chunks).zip(x_chunks) {
+        for i in 0..kernels::UNROLL {
+            n[i] += one(p[i], x[i]);
+        }
+    }
+    for ((n, p), x) in n_chunks.into_remainder().iter_mut().zip(p_tail).zip(x_tail) {
+        *n += one(*p, *x);
     }
 }
 
