@@ -61,7 +61,7 @@ macro_rules! shipped_policies {
 shipped_policies! {
     conform_alie: "alie" => "policies/alie.wasm";
     // BRIDGE (trimmed mean with b = 1) refuses fewer than 2b + 1 neighbours, k = 0 included.
-    conform_bridge: "bridge" => "policies/bridge.wasm", known_failures: ["no-neighbors"];
+    conform_bridge: "bridge" => "policies/bridge.wasm";
     conform_dlie: "dlie" => "policies/dlie.wasm";
     conform_dpsgd: "dpsgd" => "policies/dpsgd.wasm";
     conform_ipm: "ipm" => "policies/ipm.wasm";
@@ -72,7 +72,7 @@ shipped_policies! {
     conform_standalone: "standalone" => "policies/standalone.wasm";
     // One message per (Byzantine node, receiver) at n = 300, b = 60: 8,640 rows of 80,202
     // floats (2.8 GB) do not fit a wasm32 address space.
-    conform_targeted: "targeted" => "policies/targeted.wasm", known_failures: ["bounded-cost"];
+    conform_targeted: "targeted" => "policies/targeted.wasm";
     conform_tvnorm: "tvnorm" => "policies/tvnorm.wasm";
 }
 

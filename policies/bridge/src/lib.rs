@@ -35,7 +35,8 @@ impl Defense for Bridge {
                 "values trimmed at each end per coordinate; set it to the number of Byzantine neighbours tolerated",
             )],
             stateless: true,
-            opt_outs: vec![],
+            // BRIDGE needs 2b + 1 neighbours by construction; with none it cannot trim.
+            opt_outs: vec!["no-neighbors".into()],
         }
     }
 
