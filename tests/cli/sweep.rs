@@ -156,4 +156,16 @@ fn report_renders_figures_and_tables_from_a_sweep() {
         assert!(svg.contains("<svg") && svg.contains("dpsgd"), "legend names the defense");
         assert!(md.contains(&format!("(tiny-{attack}.png)")));
     }
+
+    // RESULTS.md links the figures relative to itself, so they render on a repository page.
+    let o = s
+        .byzhost()
+        .current_dir(s.path(""))
+        .args(["report", "sw", "--out", "figs", "--results", "RESULTS.md"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let results = std::fs::read_to_string(s.path("RESULTS.md")).unwrap();
+    assert!(results.contains("](figs/tiny-none.png)"), "{results}");
+    assert!(!results.contains("](/"), "figure links are relative:\n{results}");
 }

@@ -31,9 +31,14 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
     if let Some(results) = &args.results {
         let base = results.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
         // Figure links are relative to --out; make them relative to the results file.
-        let prefix = match args.out.strip_prefix(base) {
+        // Both exist by now (render created --out), so canonical paths compare reliably
+        // (`docs` against `.`); outside the results file's folder the link stays absolute.
+        let out_abs = args.out.canonicalize().with_context(|| format!("--out: cannot resolve {}", args.out.display()))?;
+        let base_abs = base.canonicalize().with_context(|| format!("--results: cannot resolve the folder of {}", results.display()))?;
+        let prefix = match out_abs.strip_prefix(&base_abs) {
+            Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
             Ok(rel) => rel.to_path_buf(),
-            Err(_) => std::path::absolute(&args.out)?,
+            Err(_) => out_abs.clone(),
         };
         let preamble = match &args.preamble {
             Some(p) => std::fs::read_to_string(p).with_context(|| format!("--preamble: cannot read {}", p.display()))?,
