@@ -418,7 +418,7 @@ impl<'a> Simulation<'a> {
         let n = self.test.len().max(1) as f64;
         self.nodes
             .iter()
-            .map(|node| node.net.correct(&self.test.images, &self.test.labels, 1000) as f64 / n)
+            .map(|node| node.net.correct(&self.test.images, &self.test.labels, byzhost_train::EVAL_CHUNK) as f64 / n)
             .collect()
     }
 }

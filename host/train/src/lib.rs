@@ -9,7 +9,7 @@ pub mod model;
 pub mod partition;
 pub mod tensors;
 
-pub use model::{initial_params, Net, DIM};
+pub use model::{initial_params, Net, DIM, EVAL_CHUNK};
 pub use tch::Device;
 
 /// Resolves `auto|cpu|cuda` to a device; `auto` is CUDA when available.

@@ -130,7 +130,30 @@ impl Net {
         tch::no_grad(|| self.forward(images).cross_entropy_for_logits(labels).double_value(&[]) as f32)
     }
 
-    /// Number of correct predictions on `images`, evaluated in chunks of `chunk` images.
+    /// Logits for inference: the same function as [`Net::forward`], computed faster.
+    ///
+    /// libtorch's `max_pool2d` on NCHW tensors costs more than the convolution before it on
+    /// this CPU (measured 0.41 s vs 0.30 s per 10,000 images for the first layer); the
+    /// maximum of the four strided quarter-views of each 2×2 window is the same value — a
+    /// max of the same four floats, so bit for bit — at an eighth of the cost. Training keeps
+    /// `max_pool2d`, whose gradient routes a tie to one input as PyTorch's reference does.
+    pub fn forward_inference(&self, images: &Tensor) -> Tensor {
+        fn pool2(h: Tensor) -> Tensor {
+            let q = |r: i64, c: i64| h.slice(2, r, None, 2).slice(3, c, None, 2);
+            q(0, 0).maximum(&q(0, 1)).maximum(&q(1, 0).maximum(&q(1, 1)))
+        }
+        let p = self.views();
+        let h = pool2(images.conv2d(&p[0], Some(&p[1]), [1, 1], [0, 0], [1, 1], 1)).relu();
+        pool2(h.conv2d(&p[2], Some(&p[3]), [1, 1], [0, 0], [1, 1], 1))
+            .relu()
+            .flatten(1, -1)
+            .linear(&p[4], Some(&p[5]))
+            .relu()
+            .linear(&p[6], Some(&p[7]))
+    }
+
+    /// Number of correct predictions on `images`, evaluated in chunks of `chunk` images
+    /// ([`EVAL_CHUNK`] is the measured best on CPU).
     pub fn correct(&self, images: &Tensor, labels: &Tensor, chunk: i64) -> i64 {
         tch::no_grad(|| {
             let n = images.size()[0];
@@ -138,7 +161,7 @@ impl Net {
             let mut start = 0;
             while start < n {
                 let len = chunk.min(n - start);
-                let logits = self.forward(&images.narrow(0, start, len));
+                let logits = self.forward_inference(&images.narrow(0, start, len));
                 let hits = logits.argmax(-1, false).eq_tensor(&labels.narrow(0, start, len));
                 correct += hits.sum(Kind::Int64).int64_value(&[]);
                 start += len;
@@ -147,6 +170,13 @@ impl Net {
         })
     }
 }
+
+/// Images per evaluation chunk. On the 2-core CPU, chunks of 100–500 keep the first layer's
+/// activations (250 × 16 × 24 × 24 floats, 9 MB) near the caches: 0.27 s per model on the
+/// 10,000 test images against 0.60 s with chunks of 1,000 and 0.81 s for the training
+/// forward with chunks of 1,000 (`cargo run --release -p byzhost-train --example eval_speed`);
+/// 250 sits in the middle of the flat region.
+pub const EVAL_CHUNK: i64 = 250;
 
 #[cfg(test)]
 mod tests {
@@ -190,6 +220,17 @@ mod tests {
             net.sgd_step(&x, &y, 0.1, 5e-4);
         }
         assert!(net.loss(&x, &y) < before);
+    }
+
+    #[test]
+    fn inference_forward_equals_the_training_forward_bit_for_bit() {
+        tch::manual_seed(1);
+        let mut net = Net::new(Device::Cpu);
+        net.load(&initial_params(11));
+        // Zero backgrounds make exact ties inside pooling windows, as real images do.
+        let x = Tensor::randn([64, 1, 28, 28], (Kind::Float, Device::Cpu)).relu();
+        let (a, b) = tch::no_grad(|| (net.forward(&x), net.forward_inference(&x)));
+        assert_eq!(Vec::<f32>::try_from(a.flatten(0, -1)).unwrap(), Vec::<f32>::try_from(b.flatten(0, -1)).unwrap());
     }
 
     #[test]
