@@ -64,6 +64,30 @@ fn same_seed_gives_identical_metrics() {
 }
 
 #[test]
+fn results_do_not_depend_on_the_number_of_aggregation_threads() {
+    let s = Scratch::new();
+    let dlie = component("policies/dlie.wasm");
+    // sim_reweight is stateless (instances shared by the nodes of a worker); mozi calls back
+    // into each node's local data.
+    for defense in ["sim_reweight", "mozi"] {
+        for threads in ["1", "3"] {
+            let out = format!("{defense}-{threads}");
+            let policy = component(&format!("policies/{defense}.wasm"));
+            let o = small_run(
+                &s,
+                &out,
+                &["--nodes", "8", "--topology", "static", "--edge-prob", "0.8", "--attack", dlie.to_str().unwrap(), "--agg-threads", threads,
+                  "--defense", policy.to_str().unwrap()],
+            );
+            assert!(o.status.success(), "{defense} --agg-threads {threads}: {}", stderr_of(&o));
+        }
+        let (one, three) = (outcome(&s.path(&format!("{defense}-1"))), outcome(&s.path(&format!("{defense}-3"))));
+        assert_eq!(one.len(), 2);
+        assert_eq!(one, three, "{defense}");
+    }
+}
+
+#[test]
 fn run_directory_holds_config_policies_metrics_summary_and_checkpoint() {
     let s = Scratch::new();
     let o = small_run(&s, "r", &[]);

@@ -101,6 +101,10 @@ pub struct RunArgs {
     /// libtorch intra-op threads, 0 for libtorch's default [default: 0].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Threads for the defense calls of a round, each with its own sandboxed instance;
+    /// 0 for one per core [default: 0]. Results do not depend on it.
+    #[arg(long)]
+    pub agg_threads: Option<usize>,
     /// Deadline of one policy call in milliseconds [default: 10000].
     #[arg(long, value_name = "MS")]
     pub policy_timeout_ms: Option<u64>,
@@ -124,7 +128,7 @@ impl RunArgs {
             )*};
         }
         set!(nodes, byzantine, edge_prob, topology, epochs, local_steps, batch_size, lr, weight_decay, seed, defense,
-             attack, partition, device, eval_every, eval_samples, target_accuracy, on_divergence, threads,
+             attack, partition, device, eval_every, eval_samples, target_accuracy, on_divergence, threads, agg_threads,
              policy_timeout_ms, policy_memory_mb);
         if let Some(d) = &self.data {
             base.data = Some(d.clone());

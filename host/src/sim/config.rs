@@ -52,6 +52,9 @@ pub struct Experiment {
     pub on_divergence: String,
     /// libtorch intra-op threads; 0 leaves libtorch's default.
     pub threads: usize,
+    /// Threads running the regular nodes' defense calls of a round side by side, each with
+    /// its own sandboxed instance; 0 means one per core. Results do not depend on it.
+    pub agg_threads: usize,
     pub policy_timeout_ms: u64,
     pub policy_memory_mb: usize,
 }
@@ -82,6 +85,7 @@ impl Default for Experiment {
             target_accuracy: 0.85,
             on_divergence: "stop".into(),
             threads: 0,
+            agg_threads: 0,
             policy_timeout_ms: 10_000,
             policy_memory_mb: 2048,
         }

@@ -59,13 +59,33 @@ struct RegularNode {
 }
 
 /// Defense instances. A policy that declares itself stateless is served by one instance
-/// for all nodes (its output depends only on the call, and the random stream is seeded per
-/// node and round), which keeps memory flat at n = 300; a stateful one gets an instance
-/// per node so that each node's state stays its own.
+/// per aggregation worker (its output depends only on the call, and the random stream is
+/// seeded per node and round), which keeps memory flat at n = 300; a stateful one gets an
+/// instance per node so that each node's state stays its own.
 enum Defenses {
-    Shared(DefenseInstance),
+    Shared(Vec<DefenseInstance>),
     PerNode(Vec<DefenseInstance>),
 }
+
+/// What one aggregation worker calls for its rows.
+enum WorkerDefense<'d> {
+    Shared(&'d mut DefenseInstance),
+    PerNode(&'d mut [DefenseInstance]),
+}
+
+/// What every defense call of a round reads.
+struct RoundInputs<'r> {
+    exp: &'r Experiment,
+    topology: &'r Topology,
+    row_of: &'r [Option<usize>],
+    local: &'r [f32],
+    crafted: Option<&'r (SendMode, Vec<f32>, AttackContext)>,
+    epoch: u32,
+    round: u64,
+}
+
+/// A worker's outcome: call times, and the first fault with the row it hit.
+type WorkerOutcome = (Vec<f64>, Option<(usize, anyhow::Error)>);
 
 /// Everything a run needs, built and checked before the first step.
 pub struct Simulation<'a> {
@@ -83,7 +103,8 @@ pub struct Simulation<'a> {
     models: Vec<f32>,
     /// x_i^{t+1} after local training, row after row (what regular nodes broadcast).
     local: Vec<f32>,
-    received: Vec<f32>,
+    /// One buffer of received models per aggregation worker, reused every round.
+    received: Vec<Vec<f32>>,
     graph_warnings: Vec<String>,
 }
 
@@ -149,8 +170,14 @@ impl<'a> Simulation<'a> {
                 oracle,
             });
         }
+        let workers = match exp.agg_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            t => t,
+        }
+        .clamp(1, nodes.len().max(1));
         let defenses = if defense.info.stateless {
-            Defenses::Shared(new_instance(nodes.first().map_or(0, |n| n.id), Box::new(crate::sandbox::NoLocalData))?)
+            let first = nodes.first().map_or(0, |n| n.id);
+            Defenses::Shared((0..workers).map(|_| new_instance(first, Box::new(crate::sandbox::NoLocalData))).collect::<Result<_>>()?)
         } else {
             Defenses::PerNode(per_node)
         };
@@ -181,7 +208,7 @@ impl<'a> Simulation<'a> {
             rounds_per_epoch,
             models: init.repeat(m),
             local: vec![0.0; m * DIM],
-            received: vec![0.0; max_k * DIM],
+            received: vec![vec![0.0; max_k * DIM]; workers],
             graph_warnings,
         })
     }
@@ -265,7 +292,9 @@ impl<'a> Simulation<'a> {
             let (t, _) = graph::build(&self.exp.graph_spec()?, self.byzantine.clone(), mix(self.exp.seed, 2, epoch as u64))?;
             self.topology = t;
             let max_k = self.topology.neighbors.iter().map(Vec::len).max().unwrap_or(0);
-            self.received.resize(max_k * DIM, 0.0);
+            for buffer in &mut self.received {
+                buffer.resize(max_k * DIM, 0.0);
+            }
         }
         let (mut t_train, mut t_agg) = (Duration::ZERO, Duration::ZERO);
         let mut agg_ms = Vec::new();
@@ -354,63 +383,53 @@ impl<'a> Simulation<'a> {
         Ok(Some((crafted.mode, crafted.vectors, ctx)))
     }
 
-    /// Every regular node's defense call; the new models replace `models`.
+    /// Every regular node's defense call; the new models replace `models`. The rows are
+    /// split into contiguous ranges, one per worker thread with its own instance and
+    /// buffer; every call sees exactly what it would see in sequence, so results do not
+    /// depend on the number of workers. The fault of the lowest row is reported.
     fn aggregate(&mut self, epoch: u32, round: u64, crafted: Option<&(SendMode, Vec<f32>, AttackContext)>, agg_ms: &mut Vec<f64>) -> Result<()> {
-        for row in 0..self.nodes.len() {
-            let id = self.nodes[row].id;
-            let mut neighbors = Vec::new();
-            let mut filled = 0;
-            for &j in &self.topology.neighbors[id as usize] {
-                let src: &[f32] = match self.row_of[j as usize] {
-                    Some(jr) => &self.local[jr * DIM..(jr + 1) * DIM],
-                    None => match crafted {
-                        // Without an attack, Byzantine nodes are silent.
-                        None => continue,
-                        Some((mode, vectors, ctx)) => {
-                            let b = ctx.byzantine.iter().position(|b| b.id == j).expect("every Byzantine node is in the context");
-                            let msg = match mode {
-                                SendMode::Broadcast => b,
-                                SendMode::PerReceiver => {
-                                    let before: usize = ctx.byzantine[..b].iter().map(|x| x.honest_neighbors.len()).sum();
-                                    before + ctx.byzantine[b].honest_neighbors.iter().position(|&r| r == id).expect("receiver is a neighbour")
-                                }
-                            };
-                            &vectors[msg * DIM..(msg + 1) * DIM]
-                        }
-                    },
-                };
-                self.received[filled * DIM..(filled + 1) * DIM].copy_from_slice(src);
-                filled += 1;
-                neighbors.push(j);
-            }
-            let ctx = Context {
-                round,
-                epoch,
-                node: id,
-                neighbor_degrees: neighbors.iter().map(|&j| self.topology.degree(j as usize) as u32).collect(),
-                neighbors,
-                lr: self.exp.lr as f32,
-                dim: DIM as u32,
-                seed: mix(self.exp.seed, 9, (round << 20) ^ id as u64),
-            };
-            let t = Instant::now();
-            let (prev, local, received) =
-                (&self.models[row * DIM..(row + 1) * DIM], &self.local[row * DIM..(row + 1) * DIM], &self.received[..filled * DIM]);
-            let out = match &mut self.defenses {
-                Defenses::PerNode(list) => list[row].aggregate(&ctx, prev, local, received),
-                Defenses::Shared(inst) => {
-                    let mine = self.nodes[row].oracle.take().expect("the node holds its oracle between calls");
-                    let parked = inst.swap_oracle(mine);
-                    let out = inst.aggregate(&ctx, prev, local, received);
-                    self.nodes[row].oracle = Some(inst.swap_oracle(parked));
-                    out
+        let inputs = RoundInputs { exp: self.exp, topology: &self.topology, row_of: &self.row_of, local: &self.local, crafted, epoch, round };
+        let rows = self.nodes.len();
+        let workers = self.received.len();
+        let per_worker = rows.div_ceil(workers).max(1);
+        let mut defenses: Vec<WorkerDefense> = match &mut self.defenses {
+            Defenses::Shared(list) => list.iter_mut().map(WorkerDefense::Shared).collect(),
+            Defenses::PerNode(list) => list.chunks_mut(per_worker).map(WorkerDefense::PerNode).collect(),
+        };
+        let jobs = self
+            .nodes
+            .chunks_mut(per_worker)
+            .zip(self.models.chunks_mut(per_worker * DIM))
+            .zip(defenses.drain(..))
+            .zip(self.received.iter_mut())
+            .enumerate()
+            .map(|(w, (((nodes, models), defense), received))| (w * per_worker, nodes, models, defense, received));
+        let outcomes: Vec<WorkerOutcome> = if workers == 1 || rows <= per_worker {
+            jobs.map(|(first, nodes, models, defense, received)| aggregate_rows(&inputs, first, nodes, models, defense, received)).collect()
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = jobs
+                    .map(|(first, nodes, models, defense, received)| {
+                        let inputs = &inputs;
+                        scope.spawn(move || aggregate_rows(inputs, first, nodes, models, defense, received))
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+            })
+        };
+        let mut first_fault: Option<(usize, anyhow::Error)> = None;
+        for (times, fault) in outcomes {
+            agg_ms.extend(times);
+            if let Some((row, e)) = fault {
+                if first_fault.as_ref().is_none_or(|(r, _)| row < *r) {
+                    first_fault = Some((row, e));
                 }
-            }?;
-            agg_ms.push(t.elapsed().as_secs_f64() * 1e3);
-            self.models[row * DIM..(row + 1) * DIM].copy_from_slice(&out);
-            self.nodes[row].net.load(&out);
+            }
         }
-        Ok(())
+        match first_fault {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Test accuracy of every regular node's current model.
@@ -421,6 +440,80 @@ impl<'a> Simulation<'a> {
             .map(|node| node.net.correct(&self.test.images, &self.test.labels, byzhost_train::EVAL_CHUNK) as f64 / n)
             .collect()
     }
+}
+
+/// The defense calls of rows `first_row ..` (`nodes` and `models` are those rows): fills
+/// `received` with each node's incoming models, calls the defense, and installs the result.
+/// Stops at the first fault.
+fn aggregate_rows(
+    inputs: &RoundInputs,
+    first_row: usize,
+    nodes: &mut [RegularNode],
+    models: &mut [f32],
+    mut defense: WorkerDefense,
+    received: &mut [f32],
+) -> WorkerOutcome {
+    let mut times = Vec::with_capacity(nodes.len());
+    for (i, (node, model)) in nodes.iter_mut().zip(models.chunks_exact_mut(DIM)).enumerate() {
+        let id = node.id;
+        let mut neighbors = Vec::new();
+        let mut filled = 0;
+        for &j in &inputs.topology.neighbors[id as usize] {
+            let src: &[f32] = match inputs.row_of[j as usize] {
+                Some(jr) => &inputs.local[jr * DIM..(jr + 1) * DIM],
+                None => match inputs.crafted {
+                    // Without an attack, Byzantine nodes are silent.
+                    None => continue,
+                    Some((mode, vectors, ctx)) => {
+                        let b = ctx.byzantine.iter().position(|b| b.id == j).expect("every Byzantine node is in the context");
+                        let msg = match mode {
+                            SendMode::Broadcast => b,
+                            SendMode::PerReceiver => {
+                                let before: usize = ctx.byzantine[..b].iter().map(|x| x.honest_neighbors.len()).sum();
+                                before + ctx.byzantine[b].honest_neighbors.iter().position(|&r| r == id).expect("receiver is a neighbour")
+                            }
+                        };
+                        &vectors[msg * DIM..(msg + 1) * DIM]
+                    }
+                },
+            };
+            received[filled * DIM..(filled + 1) * DIM].copy_from_slice(src);
+            filled += 1;
+            neighbors.push(j);
+        }
+        let ctx = Context {
+            round: inputs.round,
+            epoch: inputs.epoch,
+            node: id,
+            neighbor_degrees: neighbors.iter().map(|&j| inputs.topology.degree(j as usize) as u32).collect(),
+            neighbors,
+            lr: inputs.exp.lr as f32,
+            dim: DIM as u32,
+            seed: mix(inputs.exp.seed, 9, (inputs.round << 20) ^ id as u64),
+        };
+        let row = first_row + i;
+        let t = Instant::now();
+        let local = &inputs.local[row * DIM..(row + 1) * DIM];
+        let out = match &mut defense {
+            WorkerDefense::PerNode(list) => list[i].aggregate(&ctx, model, local, &received[..filled * DIM]),
+            WorkerDefense::Shared(inst) => {
+                let mine = node.oracle.take().expect("the node holds its oracle between calls");
+                let parked = inst.swap_oracle(mine);
+                let out = inst.aggregate(&ctx, model, local, &received[..filled * DIM]);
+                node.oracle = Some(inst.swap_oracle(parked));
+                out
+            }
+        };
+        match out {
+            Ok(out) => {
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+                model.copy_from_slice(&out);
+                node.net.load(&out);
+            }
+            Err(e) => return (times, Some((row, e.into()))),
+        }
+    }
+    (times, None)
 }
 
 /// Checks that `dir` may hold a new run (or, with `resume`, an interrupted one).
