@@ -2,7 +2,8 @@
 # The performance benchmarks, side by side in one run, on the full Fashion-MNIST:
 #   1. one epoch of the paper setting (n = 50, b = 10, p = 0.6, batch 60, D-LIE against
 #      the similarity defense, every regular model evaluated on all 10,000 test images),
-#      split into train / aggregate / evaluate, with sequential and parallel aggregation;
+#      split into train / aggregate / evaluate: per-node training with sequential and
+#      parallel aggregation, and the stacked (all nodes as one computation) training path;
 #   2. the floor: the same training steps and evaluation passes in plain libtorch;
 #   3. a full paper run (80 epochs) extrapolated from the measured epochs;
 #   4. peak memory at n = 300 (b = 60, batch 10, one epoch, 1,000 test images);
@@ -10,6 +11,7 @@
 #      (cargo bench --bench scaling) and every defense as component vs native
 #      (cargo bench --bench policies).
 # Usage: scripts/bench.sh [DATA_DIR] [EPOCHS]. Writes target/bench/report.md.
+# BENCH_DEVICE=cuda runs the epoch rows on a GPU (the floor and the rest stay on the CPU).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -35,11 +37,16 @@ byzhost=target/release/byzhost
 echo "floor: plain libtorch, 40 nodes × 20 steps + 40 evaluations" >&2
 target/release/examples/floor "$data" 40 60 20 > "$out/floor.json"
 
-for threads in 1 0; do
-  echo "epoch: sim_reweight vs dlie, --agg-threads $threads" >&2
+# name, then the flags that differ: per-node training with sequential then parallel
+# aggregation, and the stacked training path.
+for variant in "agg1 --agg-threads 1 --train-path per-node" "agg0 --agg-threads 0 --train-path per-node" \
+               "stacked --agg-threads 0 --train-path stacked"; do
+  read -r name flags <<< "$variant"
+  echo "epoch: sim_reweight vs dlie, $flags" >&2
+  # shellcheck disable=SC2086
   "$byzhost" run --data "$data" --nodes 50 --byzantine 10 --edge-prob 0.6 --batch-size 60 --epochs "$epochs" \
-    --defense policies/sim_reweight.wasm --attack policies/dlie.wasm --device cpu --quiet --agg-threads "$threads" \
-    --out "$out/runs/epoch-agg$threads" > /dev/null
+    --defense policies/sim_reweight.wasm --attack policies/dlie.wasm --device "${BENCH_DEVICE:-cpu}" --quiet $flags \
+    --out "$out/runs/epoch-$name" > /dev/null
 done
 
 echo "memory: n = 300, one epoch" >&2
@@ -60,7 +67,8 @@ print("| path | train | aggregate | evaluate | epoch | ÷ floor | agg ms per nod
 print("|---|---|---|---|---|---|---|---|")
 print(f"| floor: plain libtorch, same steps and evaluations | {floor['train_s']:.2f} | – | {floor['eval_s']:.2f} | {floor_total:.2f} | 1.00 | – | {80 * floor_total / 60:.1f} |")
 for name, label in [("epoch-agg1", "per-node training, sequential aggregation (`--agg-threads 1`)"),
-                    ("epoch-agg0", "per-node training, parallel aggregation (default)")]:
+                    ("epoch-agg0", "per-node training, parallel aggregation (default on CPU)"),
+                    ("epoch-stacked", "stacked training (`--train-path stacked`), parallel aggregation")]:
     ms, s = run(name)
     n = len(ms)
     avg = lambda k: sum(m[k] for m in ms) / n

@@ -88,6 +88,35 @@ fn results_do_not_depend_on_the_number_of_aggregation_threads() {
 }
 
 #[test]
+fn the_stacked_training_path_matches_the_per_node_path() {
+    let s = Scratch::new();
+    // A run that learns and keeps the models apart, so there is something to compare.
+    let defense = component("policies/sim_reweight.wasm");
+    for path in ["per-node", "stacked"] {
+        let o = small_run(
+            &s,
+            path,
+            &["--nodes", "6", "--topology", "static", "--edge-prob", "0.7", "--defense", defense.to_str().unwrap(), "--train-path", path],
+        );
+        assert!(o.status.success(), "--train-path {path}: {}", stderr_of(&o));
+    }
+    let (reference, stacked) = (metrics(&s.path("per-node")), metrics(&s.path("stacked")));
+    assert_eq!(reference.len(), 2);
+    for (a, b) in reference.iter().zip(&stacked) {
+        // Same models up to float summation order (measured: losses agree to 1e-7,
+        // consensus errors to 0.5 %), accuracies on 5 × 200 images to a prediction or two.
+        let (la, lb) = (a["train_loss"].as_f64().unwrap(), b["train_loss"].as_f64().unwrap());
+        assert!((la - lb).abs() < 1e-4 * la.abs().max(1.0), "train loss {la} vs {lb}");
+        let (aa, ab) = (a["accuracy_mean"].as_f64().unwrap(), b["accuracy_mean"].as_f64().unwrap());
+        assert!((aa - ab).abs() <= 0.011, "accuracy {aa} vs {ab}");
+        let (ca, cb) = (a["consensus_error"].as_f64().unwrap(), b["consensus_error"].as_f64().unwrap());
+        assert!(ca > 0.0 && (ca - cb).abs() <= 0.02 * ca, "consensus error {ca} vs {cb}");
+    }
+    let o = small_run(&s, "bad", &["--train-path", "vmap"]);
+    assert!(!o.status.success() && stderr_of(&o).contains("--train-path must be auto, per-node or stacked"), "{}", stderr_of(&o));
+}
+
+#[test]
 fn run_directory_holds_config_policies_metrics_summary_and_checkpoint() {
     let s = Scratch::new();
     let o = small_run(&s, "r", &[]);

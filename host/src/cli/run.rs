@@ -101,6 +101,10 @@ pub struct RunArgs {
     /// libtorch intra-op threads, 0 for libtorch's default [default: 0].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// How nodes train: per-node | stacked | auto (per-node on CPU, stacked on CUDA)
+    /// [default: auto]. Stacked runs all nodes as one computation.
+    #[arg(long, value_name = "PATH")]
+    pub train_path: Option<String>,
     /// Threads for the defense calls of a round, each with its own sandboxed instance;
     /// 0 for one per core [default: 0]. Results do not depend on it.
     #[arg(long)]
@@ -128,7 +132,7 @@ impl RunArgs {
             )*};
         }
         set!(nodes, byzantine, edge_prob, topology, epochs, local_steps, batch_size, lr, weight_decay, seed, defense,
-             attack, partition, device, eval_every, eval_samples, target_accuracy, on_divergence, threads, agg_threads,
+             attack, partition, device, eval_every, eval_samples, target_accuracy, on_divergence, threads, agg_threads, train_path,
              policy_timeout_ms, policy_memory_mb);
         if let Some(d) = &self.data {
             base.data = Some(d.clone());

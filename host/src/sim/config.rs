@@ -52,6 +52,11 @@ pub struct Experiment {
     pub on_divergence: String,
     /// libtorch intra-op threads; 0 leaves libtorch's default.
     pub threads: usize,
+    /// How the regular nodes train: `per-node` (one libtorch graph per node, the reference),
+    /// `stacked` (all nodes as one graph of grouped convolutions and batched products, the
+    /// same models within float tolerance), or `auto` (per-node on the CPU, where it was
+    /// measured faster; stacked on CUDA).
+    pub train_path: String,
     /// Threads running the regular nodes' defense calls of a round side by side, each with
     /// its own sandboxed instance; 0 means one per core. Results do not depend on it.
     pub agg_threads: usize,
@@ -86,6 +91,7 @@ impl Default for Experiment {
             on_divergence: "stop".into(),
             threads: 0,
             agg_threads: 0,
+            train_path: "auto".into(),
             policy_timeout_ms: 10_000,
             policy_memory_mb: 2048,
         }
@@ -168,6 +174,9 @@ impl Experiment {
         }
         if !["auto", "cpu", "cuda"].contains(&self.device.as_str()) {
             bail!("--device must be auto, cpu or cuda, got `{}`", self.device);
+        }
+        if !["auto", "per-node", "stacked"].contains(&self.train_path.as_str()) {
+            bail!("--train-path must be auto, per-node or stacked, got `{}`", self.train_path);
         }
         if self.eval_every == 0 {
             bail!("--eval-every must be at least 1");

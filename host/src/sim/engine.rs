@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use byzhost_train::tensors::{Samples, Shard};
-use byzhost_train::{Net, DIM};
+use byzhost_train::{Net, StackedNets, DIM};
 use tch::Tensor;
 
 use super::checkpoint::Checkpoint;
@@ -103,6 +103,8 @@ pub struct Simulation<'a> {
     models: Vec<f32>,
     /// x_i^{t+1} after local training, row after row (what regular nodes broadcast).
     local: Vec<f32>,
+    /// All regular nodes as one computation when training takes the stacked path.
+    stacked: Option<StackedNets>,
     /// One buffer of received models per aggregation worker, reused every round.
     received: Vec<Vec<f32>>,
     graph_warnings: Vec<String>,
@@ -192,6 +194,12 @@ impl<'a> Simulation<'a> {
             }
             _ => None,
         };
+        let stacked = match exp.train_path.as_str() {
+            "stacked" => true,
+            "per-node" => false,
+            _ => device != tch::Device::Cpu,
+        }
+        .then(|| StackedNets::new(nodes.len(), device));
         let test_idx: Vec<usize> = (0..data.test.len().min(if exp.eval_samples == 0 { usize::MAX } else { exp.eval_samples })).collect();
         let test = Samples::from_dataset(&data.test, Some(&test_idx), device);
         let m = nodes.len();
@@ -208,6 +216,7 @@ impl<'a> Simulation<'a> {
             rounds_per_epoch,
             models: init.repeat(m),
             local: vec![0.0; m * DIM],
+            stacked,
             received: vec![vec![0.0; max_k * DIM]; workers],
             graph_warnings,
         })
@@ -304,18 +313,35 @@ impl<'a> Simulation<'a> {
         for r in 0..self.rounds_per_epoch {
             let round = epoch as u64 * self.rounds_per_epoch + r;
             let t0 = Instant::now();
-            for (row, node) in self.nodes.iter_mut().enumerate() {
+            if let Some(stacked) = self.stacked.as_mut() {
+                stacked.load_all(&self.models);
                 for s in 0..self.exp.local_steps {
                     let step = r as usize * self.exp.local_steps + s;
-                    let (x, y) = node.shard.batch(epoch, step);
-                    let loss = node.net.sgd_step(&x, &y, self.exp.lr, self.exp.weight_decay);
-                    loss_sum += loss as f64;
-                    loss_n += 1;
+                    let (xs, ys): (Vec<Tensor>, Vec<Tensor>) = self.nodes.iter_mut().map(|node| node.shard.batch(epoch, step)).unzip();
+                    let losses = stacked.sgd_step(&Tensor::stack(&xs, 0), &Tensor::stack(&ys, 0), self.exp.lr, self.exp.weight_decay);
+                    loss_sum += losses.iter().map(|&l| l as f64).sum::<f64>();
+                    loss_n += losses.len();
                     if s + 1 == self.exp.local_steps {
-                        *node.batch.lock().expect("batch lock") = Some((x, y));
+                        for ((node, x), y) in self.nodes.iter().zip(xs).zip(ys) {
+                            *node.batch.lock().expect("batch lock") = Some((x, y));
+                        }
                     }
                 }
-                node.net.store(&mut self.local[row * DIM..(row + 1) * DIM]);
+                stacked.store_all(&mut self.local);
+            } else {
+                for (row, node) in self.nodes.iter_mut().enumerate() {
+                    for s in 0..self.exp.local_steps {
+                        let step = r as usize * self.exp.local_steps + s;
+                        let (x, y) = node.shard.batch(epoch, step);
+                        let loss = node.net.sgd_step(&x, &y, self.exp.lr, self.exp.weight_decay);
+                        loss_sum += loss as f64;
+                        loss_n += 1;
+                        if s + 1 == self.exp.local_steps {
+                            *node.batch.lock().expect("batch lock") = Some((x, y));
+                        }
+                    }
+                    node.net.store(&mut self.local[row * DIM..(row + 1) * DIM]);
+                }
             }
             t_train += t0.elapsed();
             if let Some(row) = self.local.chunks_exact(DIM).position(|m| m.iter().any(|x| !x.is_finite())) {

@@ -4,11 +4,13 @@
 //! It depends on `tch` but not on wasmtime, so it builds and benchmarks alone (for example
 //! on a GPU machine with libtorch but no package registry).
 
+pub mod batched;
 pub mod data;
 pub mod model;
 pub mod partition;
 pub mod tensors;
 
+pub use batched::StackedNets;
 pub use model::{initial_params, Net, DIM, EVAL_CHUNK};
 pub use tch::Device;
 
