@@ -113,6 +113,21 @@ fn an_unknown_profile_is_an_error_listing_the_profiles() {
 }
 
 #[test]
+fn only_runs_the_named_cells_and_rejects_unknown_labels() {
+    let s = Scratch::new();
+    let grid = grid(&s);
+    let o = s.byzhost().arg("sweep").arg(&grid).args(["--only", "reverse__dpsgd"]).arg("--out").arg(s.path("some")).env_remove("BYZHOST_DATA").output().unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 cells: 0 already complete, 1 run"), "{}", String::from_utf8_lossy(&o.stdout));
+    for cell in CELLS {
+        assert_eq!(s.path("some").join(cell).join("summary.json").exists(), cell == "reverse__dpsgd", "{cell}");
+    }
+    let o = s.byzhost().arg("sweep").arg(&grid).args(["--only", "dlie__dpsgd", "--dry-run"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(stderr_of(&o).contains("--only: `dlie__dpsgd` is not a cell") && stderr_of(&o).contains("none__dpsgd"), "{}", stderr_of(&o));
+}
+
+#[test]
 fn every_shipped_experiment_grid_expands_and_validates() {
     let s = Scratch::new();
     let dir = crate::support::repo_root().join("examples/experiments");

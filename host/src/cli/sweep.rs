@@ -31,6 +31,10 @@ pub struct SweepArgs {
     /// Rerun cells whose previous attempt stopped on a policy fault.
     #[arg(long)]
     pub retry_failed: bool,
+    /// Run only these cells (comma-separated labels as `--dry-run` lists them, e.g.
+    /// `dlie__sim_reweight,dlie__dpsgd`); the index still names every cell of the grid.
+    #[arg(long, value_name = "LABELS", value_delimiter = ',')]
+    pub only: Vec<String>,
     /// List the cells and their state without running anything.
     #[arg(long)]
     pub dry_run: bool,
@@ -51,6 +55,10 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
         }
         cell.experiment.validate().with_context(|| format!("cell `{}` of {}", cell.label, args.grid.display()))?;
     }
+    if let Some(unknown) = args.only.iter().find(|l| !cells.iter().any(|c| &c.label == *l)) {
+        let labels: Vec<&str> = cells.iter().map(|c| c.label.as_str()).collect();
+        bail!("--only: `{unknown}` is not a cell of {}; its cells are {}", args.grid.display(), labels.join(", "));
+    }
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", grid.name, args.profile)));
     if args.dry_run {
         for cell in &cells {
@@ -70,7 +78,12 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
     std::fs::write(out.join("sweep.json"), serde_json::to_string_pretty(&index)?)
         .with_context(|| format!("writing {}/sweep.json", out.display()))?;
     eprintln!("sweep `{}` ({} profile): {} cells in {}", grid.name, args.profile, cells.len(), out.display());
-    let outcomes = run_cells(&cells, &SweepOptions { out: out.clone(), jobs: args.jobs, retry_failed: args.retry_failed, run_args: args.run_args })?;
+    let chosen: Vec<_> = if args.only.is_empty() {
+        cells
+    } else {
+        cells.into_iter().filter(|c| args.only.contains(&c.label)).collect()
+    };
+    let outcomes = run_cells(&chosen, &SweepOptions { out: out.clone(), jobs: args.jobs, retry_failed: args.retry_failed, run_args: args.run_args })?;
     let failed: Vec<&str> = outcomes.iter().filter(|o| !o.success).map(|o| o.label.as_str()).collect();
     let skipped = outcomes.iter().filter(|o| !o.ran).count();
     println!("{} cells: {} already complete, {} run, {} failed; results in {}", outcomes.len(), skipped, outcomes.len() - skipped, failed.len(), out.display());
