@@ -13,7 +13,10 @@
 //! Component times include copying the k·d inputs into the instance and the host's
 //! output checks — what a simulation round pays per node.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::{ms, Timing};
 
 use byz_policy_sdk::rng::SplitMix64;
 use byz_policy_sdk::{Defense, NativeEnv};
@@ -91,29 +94,8 @@ fn sdk_context() -> byz_policy_sdk::Context {
     }
 }
 
-/// Median and minimum per-call time over [`CALLS`] calls after [`WARMUP`], and the last
-/// output. The minimum is reported too because a shared 2-core machine adds noise that
-/// only ever makes calls slower.
-fn time(mut call: impl FnMut() -> Vec<f32>) -> (Timing, Vec<f32>) {
-    let mut out = Vec::new();
-    for _ in 0..WARMUP {
-        out = call();
-    }
-    let mut times: Vec<Duration> = (0..CALLS)
-        .map(|_| {
-            let start = Instant::now();
-            out = std::hint::black_box(call());
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    (Timing { median: times[CALLS / 2], min: times[0] }, out)
-}
-
-#[derive(Clone, Copy)]
-struct Timing {
-    median: Duration,
-    min: Duration,
+fn time(call: impl FnMut() -> Vec<f32>) -> (Timing, Vec<f32>) {
+    common::time(WARMUP, CALLS, call)
 }
 
 /// Integer parameters of one benchmark row (only BRIDGE's `b` so far).
@@ -141,10 +123,6 @@ fn native<T: Defense>(params: IntParams, x: &Inputs) -> (Timing, Vec<f32>) {
     let mut env = NativeEnv::new(0);
     env.loss = Some(Box::new(move |m: &[f32]| loss(m, &target)));
     time(|| policy.aggregate(&ctx, &x.prev, &x.local, &x.received, &mut env).unwrap())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn main() {

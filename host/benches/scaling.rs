@@ -10,6 +10,9 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+use common::ms;
+
 use byz_policy_sdk::rng::SplitMix64;
 use byz_policy_sdk::{Defense, NativeEnv};
 use byzhost::policy::Context;
@@ -54,21 +57,9 @@ fn context(k: usize) -> Context {
     Context { round: 0, epoch: 0, node: 0, neighbors: (1..=k as u32).collect(), neighbor_degrees: vec![k as u32; k], lr: 0.1, dim: D as u32, seed: 0 }
 }
 
-/// Median and minimum per-call time.
-fn time(mut call: impl FnMut() -> Vec<f32>) -> (Duration, Duration, Vec<f32>) {
-    let mut out = Vec::new();
-    for _ in 0..WARMUP {
-        out = call();
-    }
-    let mut times: Vec<Duration> = (0..CALLS)
-        .map(|_| {
-            let start = Instant::now();
-            out = std::hint::black_box(call());
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    (times[CALLS / 2], times[0], out)
+fn time(call: impl FnMut() -> Vec<f32>) -> (Duration, Duration, Vec<f32>) {
+    let (t, out) = common::time(WARMUP, CALLS, call);
+    (t.median, t.min, out)
 }
 
 fn component(sandbox: &Sandbox, file: &str, k: usize, x: &Inputs) -> (Duration, Duration, Vec<f32>) {
@@ -96,10 +87,6 @@ fn copy_bandwidth() -> f64 {
         .min()
         .unwrap();
     (n * 4) as f64 / best.as_secs_f64()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn main() {
