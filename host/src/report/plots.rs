@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 const SIZE: (u32, u32) = (900, 560);
@@ -28,6 +29,12 @@ pub fn line_chart(stem: &Path, title: &str, x_label: &str, y_label: &str, series
 
 /// A bar chart (one bar per label), written as `stem.png` and `stem.svg`.
 pub fn bar_chart(stem: &Path, title: &str, y_label: &str, bars: &[(String, f64)]) -> Result<()> {
+    let annotated: Vec<(String, f64, String)> = bars.iter().map(|(l, v)| (l.clone(), *v, format!("{v:.2}"))).collect();
+    annotated_bar_chart(stem, title, y_label, &annotated)
+}
+
+/// A bar chart with a note above each bar (label, value, note).
+pub fn annotated_bar_chart(stem: &Path, title: &str, y_label: &str, bars: &[(String, f64, String)]) -> Result<()> {
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
     draw_bars(BitMapBackend::new(&png, SIZE).into_drawing_area(), title, y_label, bars)?;
@@ -80,11 +87,11 @@ fn draw_lines<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, x_l
     root.present().map_err(err)
 }
 
-fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, y_label: &str, bars: &[(String, f64)]) -> Result<()> {
+fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, y_label: &str, bars: &[(String, f64, String)]) -> Result<()> {
     root.fill(&WHITE).map_err(err)?;
-    let y_max = bars.iter().map(|(_, v)| *v).fold(0.0f64, f64::max).max(1e-9) * 1.15;
+    let y_max = bars.iter().map(|(_, v, _)| *v).fold(0.0f64, f64::max).max(1e-9) * 1.15;
     let n = bars.len().max(1);
-    let labels: Vec<String> = bars.iter().map(|(l, _)| l.clone()).collect();
+    let labels: Vec<String> = bars.iter().map(|(l, _, _)| l.clone()).collect();
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(12)
@@ -104,10 +111,18 @@ fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, y_la
         .draw()
         .map_err(err)?;
     chart
-        .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+        .draw_series(bars.iter().enumerate().map(|(i, (_, v, _))| {
             let color = Palette99::pick(i).to_rgba();
             Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *v)], color.filled())
         }))
+        .map_err(err)?;
+    let note_style = TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
+    chart
+        .draw_series(
+            bars.iter()
+                .enumerate()
+                .map(|(i, (_, v, note))| Text::new(note.clone(), (SegmentValue::CenterOf(i), *v + y_max * 0.01), note_style.clone())),
+        )
         .map_err(err)?;
     root.present().map_err(err)
 }

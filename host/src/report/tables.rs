@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::plots::{bar_chart, line_chart, Series};
+use super::plots::{annotated_bar_chart, bar_chart, line_chart, Series};
 use super::{paper, CellResult, SweepResult};
 
 fn pct(x: Option<f64>) -> String {
@@ -212,6 +212,30 @@ fn figures(s: &SweepResult, out: &Path) -> Result<String> {
         }
         line_chart(&out.join(&stem), &title, x_label, "mean test accuracy (%)", &series)?;
         let _ = writeln!(md, "![{title}]({stem}.png)\n");
+    }
+    // The paper's best-accuracy panels: one bar per cell of each first-axis value, with
+    // the consensus error at the best epoch written above it.
+    if matches!(s.artefact.as_str(), "fig1" | "fig2" | "fig4") && !s.axes.is_empty() {
+        let first = &s.axes[0];
+        for value in axis_values(s, first) {
+            let bars: Vec<(String, f64, String)> = s
+                .cells
+                .iter()
+                .filter(|c| c.coordinates.get(first) == Some(&value))
+                .filter_map(|c| {
+                    let summary = c.summary.as_ref()?;
+                    let rest: Vec<&str> = s.axes[1..].iter().filter_map(|a| c.coordinates.get(a).map(String::as_str)).collect();
+                    let acc = summary.best_accuracy? * 100.0;
+                    Some((rest.join(" / "), acc, format!("{acc:.1} % · CE {}", sci_pct(summary.consensus_error_at_best))))
+                })
+                .collect();
+            if !bars.is_empty() {
+                let stem = format!("{}-{value}-best", s.name);
+                let title = format!("{}: best accuracy, {first} = {value}", s.name);
+                annotated_bar_chart(&out.join(&stem), &title, "best mean test accuracy (%)", &bars)?;
+                let _ = writeln!(md, "![{title}]({stem}.png)\n");
+            }
+        }
     }
     if matches!(s.artefact.as_str(), "fig4" | "table3") {
         let bars: Vec<(String, f64)> = s.cells.iter().filter_map(|c| mean_agg_ms(c).map(|m| (c.label.clone(), m))).collect();
