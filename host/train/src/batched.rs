@@ -15,7 +15,7 @@
 
 use tch::{Device, Kind, Tensor};
 
-use crate::model::{DIM, LAYOUT};
+use crate::model::{layer_spans, DIM};
 
 /// `m` CNNs stacked for training.
 pub struct StackedNets {
@@ -52,16 +52,11 @@ impl StackedNets {
 
     /// Per-layer parameters with the node dimension first: `[m, shape...]`.
     fn layers(&self) -> Vec<Tensor> {
-        let mut offset = 0;
-        LAYOUT
-            .iter()
-            .map(|(_, shape, _)| {
-                let n: i64 = shape.iter().product();
+        layer_spans()
+            .map(|(offset, numel, shape)| {
                 let mut full = vec![self.nodes as i64];
                 full.extend_from_slice(shape);
-                let v = self.flat.narrow(1, offset, n).reshape(full.as_slice());
-                offset += n;
-                v
+                self.flat.narrow(1, offset, numel).reshape(full.as_slice())
             })
             .collect()
     }

@@ -29,6 +29,17 @@ pub const LAYOUT: [(&str, &[i64], i64); 8] = [
 /// Number of parameters of the CNN.
 pub const DIM: usize = 80_202;
 
+/// Where each layer of [`LAYOUT`] lives in the flat parameter vector: `(offset, numel,
+/// shape)`, in layout order. Both the single-model and the stacked views are cut from it.
+pub(crate) fn layer_spans() -> impl Iterator<Item = (i64, i64, &'static [i64])> {
+    LAYOUT.iter().scan(0i64, |offset, (_, shape, _)| {
+        let numel: i64 = shape.iter().product();
+        let start = *offset;
+        *offset += numel;
+        Some((start, numel, *shape))
+    })
+}
+
 /// Initial parameters, as PyTorch's defaults draw them (kaiming-uniform with a = √5 for
 /// weights, which is U(−1/√fan_in, 1/√fan_in), and the same bound for biases), from a
 /// seeded ChaCha stream so that the result does not depend on libtorch's RNG.
@@ -62,16 +73,7 @@ impl Net {
     }
 
     fn views(&self) -> Vec<Tensor> {
-        let mut offset = 0;
-        LAYOUT
-            .iter()
-            .map(|(_, shape, _)| {
-                let n: i64 = shape.iter().product();
-                let v = self.flat.narrow(0, offset, n).view(*shape);
-                offset += n;
-                v
-            })
-            .collect()
+        layer_spans().map(|(offset, numel, shape)| self.flat.narrow(0, offset, numel).view(shape)).collect()
     }
 
     /// Logits for a batch of images `[N, 1, 28, 28]`.
