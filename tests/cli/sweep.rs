@@ -165,11 +165,11 @@ fn report_renders_figures_and_tables_from_a_sweep() {
     }
     // One accuracy figure per attack, as PNG (real PNG bytes) and SVG.
     for attack in ["none", "reverse"] {
-        let png = std::fs::read(s.path(&format!("docs/tiny-{attack}.png"))).unwrap();
+        let png = std::fs::read(s.path(&format!("docs/tiny-quick-{attack}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-        let svg = std::fs::read_to_string(s.path(&format!("docs/tiny-{attack}.svg"))).unwrap();
+        let svg = std::fs::read_to_string(s.path(&format!("docs/tiny-quick-{attack}.svg"))).unwrap();
         assert!(svg.contains("<svg") && svg.contains("dpsgd"), "legend names the defense");
-        assert!(md.contains(&format!("(tiny-{attack}.png)")));
+        assert!(md.contains(&format!("(tiny-quick-{attack}.png)")));
     }
 
     // RESULTS.md links the figures relative to itself, so they render on a repository page.
@@ -181,6 +181,12 @@ fn report_renders_figures_and_tables_from_a_sweep() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr_of(&o));
     let results = std::fs::read_to_string(s.path("RESULTS.md")).unwrap();
-    assert!(results.contains("](figs/tiny-none.png)"), "{results}");
+    assert!(results.contains("](figs/tiny-quick-none.png)"), "{results}");
     assert!(!results.contains("](/"), "figure links are relative:\n{results}");
+
+    // Two sweeps of one grid and profile would draw over each other's figures: refused.
+    let o = s.byzhost().current_dir(s.path("")).args(["report", "sw", "sw", "--out", "twice"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr_of(&o);
+    assert!(err.contains("sweep `tiny` (quick profile)") && err.contains("separate --out"), "{err}");
 }

@@ -8,7 +8,7 @@ pub mod tables;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
 use crate::sim::metrics::{EpochMetrics, Summary};
@@ -84,6 +84,25 @@ impl SweepResult {
         self.cells.iter().find(|c| coords.iter().all(|(k, v)| c.coordinates.get(*k).map(String::as_str) == Some(*v)))
     }
 
+    /// File-name stem of this sweep's figures: grid name and profile, so that the quick
+    /// and paper sweeps of one grid can be reported side by side.
+    pub fn stem(&self) -> String {
+        if self.profile.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}-{}", self.name, self.profile)
+        }
+    }
+
+    /// Figure caption prefix: the grid and the profile its numbers come from.
+    pub fn caption(&self) -> String {
+        if self.profile.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{} ({})", self.name, self.profile)
+        }
+    }
+
     pub fn complete(&self) -> usize {
         self.cells.iter().filter(|c| c.summary.is_some()).count()
     }
@@ -92,6 +111,18 @@ impl SweepResult {
 /// Writes every figure and `report.md` into `out`; returns the Markdown.
 pub fn render(sweeps: &[SweepResult], out: &Path) -> Result<String> {
     std::fs::create_dir_all(out).with_context(|| format!("--out: cannot create {}", out.display()))?;
+    for (i, a) in sweeps.iter().enumerate() {
+        if let Some(b) = sweeps[..i].iter().find(|b| b.stem() == a.stem()) {
+            bail!(
+                "{} and {} are both sweep `{}` ({} profile): their figures would overwrite each other in {}; report them with separate --out folders",
+                b.dir.display(),
+                a.dir.display(),
+                a.name,
+                a.profile,
+                out.display()
+            );
+        }
+    }
     plots::register_font()?;
     let mut md = String::from("# byzhost results\n\n");
     for sweep in sweeps {

@@ -90,6 +90,8 @@ fn draw_lines<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, x_l
 fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, y_label: &str, bars: &[(String, f64, String)]) -> Result<()> {
     root.fill(&WHITE).map_err(err)?;
     let y_max = bars.iter().map(|(_, v, _)| *v).fold(0.0f64, f64::max).max(1e-9) * 1.15;
+    // `into_segmented` over `0..k` has k + 1 segments (both ends included), so `0..n - 1`
+    // gives exactly one segment per bar.
     let n = bars.len().max(1);
     let labels: Vec<String> = bars.iter().map(|(l, _, _)| l.clone()).collect();
     let mut chart = ChartBuilder::on(&root)
@@ -97,7 +99,7 @@ fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, y_la
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..n).into_segmented(), 0.0..y_max)
+        .build_cartesian_2d((0..n - 1).into_segmented(), 0.0..y_max)
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -113,7 +115,9 @@ fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, y_la
     chart
         .draw_series(bars.iter().enumerate().map(|(i, (_, v, _))| {
             let color = Palette99::pick(i).to_rgba();
-            Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *v)], color.filled())
+            let mut bar = Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *v)], color.filled());
+            bar.set_margin(0, 0, 12, 12);
+            bar
         }))
         .map_err(err)?;
     let note_style = TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));

@@ -200,11 +200,11 @@ fn figures(s: &SweepResult, out: &Path) -> Result<String> {
                     series.extend(curves(std::iter::once((format!("{} (no attack)", base.label), base)), by_round));
                 }
             }
-            figs.push((format!("{}-{value}", s.name), format!("{}: {first} = {value}", s.name), series));
+            figs.push((format!("{}-{value}", s.stem()), format!("{}: {first} = {value}", s.caption()), series));
         }
     } else {
         let series = curves(s.cells.iter().map(|c| (c.label.clone(), c)), by_round);
-        figs.push((s.name.clone(), s.name.clone(), series));
+        figs.push((s.stem(), s.caption(), series));
     }
     for (stem, title, series) in figs {
         if series.is_empty() {
@@ -230,8 +230,8 @@ fn figures(s: &SweepResult, out: &Path) -> Result<String> {
                 })
                 .collect();
             if !bars.is_empty() {
-                let stem = format!("{}-{value}-best", s.name);
-                let title = format!("{}: best accuracy, {first} = {value}", s.name);
+                let stem = format!("{}-{value}-best", s.stem());
+                let title = format!("{}: best accuracy, {first} = {value}", s.caption());
                 annotated_bar_chart(&out.join(&stem), &title, "best mean test accuracy (%)", &bars)?;
                 let _ = writeln!(md, "![{title}]({stem}.png)\n");
             }
@@ -240,8 +240,8 @@ fn figures(s: &SweepResult, out: &Path) -> Result<String> {
     if matches!(s.artefact.as_str(), "fig4" | "table3") {
         let bars: Vec<(String, f64)> = s.cells.iter().filter_map(|c| mean_agg_ms(c).map(|m| (c.label.clone(), m))).collect();
         if !bars.is_empty() {
-            let stem = format!("{}-aggregation-time", s.name);
-            bar_chart(&out.join(&stem), &format!("{}: aggregation time per node-round", s.name), "ms (median)", &bars)?;
+            let stem = format!("{}-aggregation-time", s.stem());
+            bar_chart(&out.join(&stem), &format!("{}: aggregation time per node-round", s.caption()), "ms (median)", &bars)?;
             let _ = writeln!(md, "![aggregation time]({stem}.png)\n");
         }
     }
