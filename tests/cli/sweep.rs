@@ -90,6 +90,12 @@ fn a_killed_sweep_restarted_equals_an_uninterrupted_one() {
     child.kill().unwrap();
     child.wait().unwrap();
 
+    // A report of the interrupted sweep says which cells have not started.
+    let o = s.byzhost().arg("report").arg(s.path("cut")).arg("--out").arg(s.path("cut-docs")).output().unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let md = std::fs::read_to_string(s.path("cut-docs/report.md")).unwrap();
+    assert!(md.contains(&format!("| {} | completed |", CELLS[0])) && md.contains(&format!("| {} | not started | 0 |", CELLS[3])), "{md}");
+
     let dry = s.byzhost().arg("sweep").arg(&grid).arg("--dry-run").arg("--out").arg(s.path("cut")).output().unwrap();
     let listing = String::from_utf8_lossy(&dry.stdout);
     assert!(listing.contains("none__dpsgd") && listing.contains("Done"), "{listing}");

@@ -65,7 +65,7 @@ pub fn sweep_section(s: &SweepResult, out: &Path) -> Result<String> {
             md,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
             c.label,
-            sm.map_or("incomplete", |x| x.status.as_str()),
+            sm.map_or(if c.metrics.is_empty() { "not started" } else { "incomplete" }, |x| x.status.as_str()),
             c.metrics.len(),
             pct(sm.and_then(|x| x.best_accuracy)),
             sci_pct(sm.and_then(|x| x.consensus_error_at_best)),
