@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Regenerates RESULTS.md and its figures under docs/ from the sweep directories under
+# runs/ (those that exist; paper profile first), with docs/results-preamble.md on top.
+# Run the sweeps first, e.g.
+#   BYZHOST_DATA=../shared/datasets/fashion-mnist byzhost sweep examples/experiments/fig1.toml --profile paper --out runs/fig1-paper
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source scripts/env.sh
+cargo build --release -q -p byzhost
+sweeps=()
+for grid in fig1 fig2 table1 table2 fig4 table3; do
+  for profile in paper quick; do
+    dir="runs/$grid-$profile"
+    if [[ -f "$dir/sweep.json" ]]; then sweeps+=("$dir"); fi
+  done
+done
+if [[ ${#sweeps[@]} -eq 0 ]]; then
+  echo "scripts/results.sh: no sweep directories under runs/ (expected runs/GRID-PROFILE); run byzhost sweep first" >&2
+  exit 1
+fi
+# Figures of sweeps no longer reported must not linger beside the new ones.
+rm -f docs/*.png docs/*.svg
+target/release/byzhost report "${sweeps[@]}" --out docs --results RESULTS.md --preamble docs/results-preamble.md
