@@ -195,4 +195,5 @@ fn report_renders_figures_and_tables_from_a_sweep() {
     assert_eq!(o.status.code(), Some(1));
     let err = stderr_of(&o);
     assert!(err.contains("sweep `tiny` (quick profile)") && err.contains("separate --out"), "{err}");
+    assert!(!s.path("twice").exists(), "a refused report leaves no --out folder behind");
 }

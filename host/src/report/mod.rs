@@ -87,19 +87,20 @@ impl SweepResult {
     /// File-name stem of this sweep's figures: grid name and profile, so that the quick
     /// and paper sweeps of one grid can be reported side by side.
     pub fn stem(&self) -> String {
-        if self.profile.is_empty() {
-            self.name.clone()
-        } else {
-            format!("{}-{}", self.name, self.profile)
-        }
+        self.name_with_profile(|name, profile| format!("{name}-{profile}"))
     }
 
     /// Figure caption prefix: the grid and the profile its numbers come from.
     pub fn caption(&self) -> String {
+        self.name_with_profile(|name, profile| format!("{name} ({profile})"))
+    }
+
+    /// The grid name alone when the sweep predates profiles, else `join(name, profile)`.
+    fn name_with_profile(&self, join: impl Fn(&str, &str) -> String) -> String {
         if self.profile.is_empty() {
             self.name.clone()
         } else {
-            format!("{} ({})", self.name, self.profile)
+            join(&self.name, &self.profile)
         }
     }
 
@@ -110,7 +111,7 @@ impl SweepResult {
 
 /// Writes every figure and `report.md` into `out`; returns the Markdown.
 pub fn render(sweeps: &[SweepResult], out: &Path) -> Result<String> {
-    std::fs::create_dir_all(out).with_context(|| format!("--out: cannot create {}", out.display()))?;
+    // Refuse before touching --out, so a refused call leaves nothing behind.
     for (i, a) in sweeps.iter().enumerate() {
         if let Some(b) = sweeps[..i].iter().find(|b| b.stem() == a.stem()) {
             bail!(
@@ -123,6 +124,7 @@ pub fn render(sweeps: &[SweepResult], out: &Path) -> Result<String> {
             );
         }
     }
+    std::fs::create_dir_all(out).with_context(|| format!("--out: cannot create {}", out.display()))?;
     plots::register_font()?;
     let mut md = String::from("# byzhost results\n\n");
     for sweep in sweeps {

@@ -10,6 +10,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 const SIZE: (u32, u32) = (900, 560);
+/// Bar charts with more bars than this print their labels upright.
+const UPRIGHT_LABELS_ABOVE: usize = 8;
 
 /// Registers the embedded font as `sans-serif` (idempotent).
 pub fn register_font() -> Result<()> {
@@ -94,10 +96,16 @@ fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, y_la
     // gives exactly one segment per bar.
     let n = bars.len().max(1);
     let labels: Vec<String> = bars.iter().map(|(l, _, _)| l.clone()).collect();
+    // Side by side, more than a few labels overlap and plotters silently skips every other
+    // one; past that many bars each label stands upright under its bar, in an area tall
+    // enough for the longest. The mesh would centre a rotated label on its tick, half of it
+    // inside the plot, so upright labels are drawn here instead.
+    let upright = n > UPRIGHT_LABELS_ABOVE;
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(12)
-        .x_label_area_size(40)
+        .x_label_area_size(if upright { 16 + 8 * longest } else { 40 })
         .y_label_area_size(70)
         .build_cartesian_2d((0..n - 1).into_segmented(), 0.0..y_max)
         .map_err(err)?;
@@ -105,13 +113,23 @@ fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, y_la
         .configure_mesh()
         .disable_x_mesh()
         .y_desc(y_label)
+        .x_labels(n)
         .x_label_formatter(&|x| match x {
-            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+            SegmentValue::CenterOf(i) if !upright => labels.get(*i).cloned().unwrap_or_default(),
             _ => String::new(),
         })
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(err)?;
+    if upright {
+        let style = TextStyle::from(("sans-serif", 14).into_font())
+            .transform(FontTransform::Rotate90)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        for (i, label) in labels.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(SegmentValue::CenterOf(i), 0.0));
+            root.draw(&Text::new(label.clone(), (x, y + 8), style.clone())).map_err(err)?;
+        }
+    }
     chart
         .draw_series(bars.iter().enumerate().map(|(i, (_, v, _))| {
             let color = Palette99::pick(i).to_rgba();
@@ -129,4 +147,37 @@ fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, y_la
         )
         .map_err(err)?;
     root.present().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels_in_svg(bars: usize) -> (String, Vec<String>) {
+        register_font().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let labels: Vec<String> = (0..bars).map(|i| format!("cell{i:02}")).collect();
+        let values: Vec<(String, f64)> = labels.iter().enumerate().map(|(i, l)| (l.clone(), 1.0 + i as f64)).collect();
+        bar_chart(&dir.path().join("bars"), "title", "y", &values).unwrap();
+        (std::fs::read_to_string(dir.path().join("bars.svg")).unwrap(), labels)
+    }
+
+    #[test]
+    fn a_bar_chart_names_every_bar_even_when_labels_would_overlap() {
+        for bars in [3, UPRIGHT_LABELS_ABOVE + 1, 16] {
+            let (svg, labels) = labels_in_svg(bars);
+            for label in &labels {
+                assert!(svg.lines().any(|line| line.trim() == label), "{bars} bars: label {label} missing");
+            }
+        }
+    }
+
+    #[test]
+    fn many_bar_labels_stand_upright_and_few_lie_flat() {
+        let (few, _) = labels_in_svg(UPRIGHT_LABELS_ABOVE);
+        let (many, _) = labels_in_svg(UPRIGHT_LABELS_ABOVE + 1);
+        // (The y axis title is rotated by 270 degrees in both.)
+        assert!(!few.contains("rotate(90,"), "few labels are written horizontally");
+        assert_eq!(many.matches("rotate(90,").count(), UPRIGHT_LABELS_ABOVE + 1, "each of many labels is rotated");
+    }
 }
