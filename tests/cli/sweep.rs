@@ -8,10 +8,11 @@ use serde_json::Value;
 
 use crate::support::{component, stderr_of, Scratch};
 
-fn grid(s: &Scratch) -> std::path::PathBuf {
+/// A grid named `name` on the embedded data: 5 nodes, 2 epochs under the quick profile.
+fn grid_with(s: &Scratch, name: &str, cells: &str) -> std::path::PathBuf {
     let text = format!(
         r#"
-name = "tiny"
+name = "{name}"
 [base]
 nodes = 5
 byzantine = 1
@@ -22,6 +23,17 @@ device = "cpu"
 epochs = 3
 [profiles.quick]
 epochs = 2
+{cells}
+"#
+    );
+    let path = s.path(&format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn grid(s: &Scratch) -> std::path::PathBuf {
+    let axes = format!(
+        r#"
 [[axis]]
 name = "attack"
 values = [ {{ label = "none", attack = "none" }}, {{ label = "reverse", attack = "{reverse}" }} ]
@@ -33,9 +45,7 @@ values = [ {{ label = "dpsgd", defense = "{dpsgd}" }}, {{ label = "standalone", 
         dpsgd = component("policies/dpsgd.wasm").display(),
         standalone = component("policies/standalone.wasm").display(),
     );
-    let path = s.path("tiny.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    grid_with(s, "tiny", &axes)
 }
 
 const CELLS: [&str; 4] = ["none__dpsgd", "none__standalone", "reverse__dpsgd", "reverse__standalone"];
@@ -107,7 +117,7 @@ fn a_killed_sweep_restarted_equals_an_uninterrupted_one() {
 
     // Everything complete now: a third start runs nothing.
     let again = s.byzhost().arg("sweep").arg(&grid).arg("--out").arg(s.path("cut")).output().unwrap();
-    assert!(String::from_utf8_lossy(&again.stdout).contains("4 cells: 4 already complete, 0 run"), "{}", String::from_utf8_lossy(&again.stdout));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("4 cells: 4 already complete, 0 reused, 0 run"), "{}", String::from_utf8_lossy(&again.stdout));
 }
 
 #[test]
@@ -124,7 +134,7 @@ fn only_runs_the_named_cells_and_rejects_unknown_labels() {
     let grid = grid(&s);
     let o = s.byzhost().arg("sweep").arg(&grid).args(["--only", "reverse__dpsgd"]).arg("--out").arg(s.path("some")).env_remove("BYZHOST_DATA").output().unwrap();
     assert!(o.status.success(), "{}", stderr_of(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("1 cells: 0 already complete, 1 run"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 cells: 0 already complete, 0 reused, 1 run"), "{}", String::from_utf8_lossy(&o.stdout));
     for cell in CELLS {
         assert_eq!(s.path("some").join(cell).join("summary.json").exists(), cell == "reverse__dpsgd", "{cell}");
     }
@@ -196,4 +206,77 @@ fn report_renders_figures_and_tables_from_a_sweep() {
     let err = stderr_of(&o);
     assert!(err.contains("sweep `tiny` (quick profile)") && err.contains("separate --out"), "{err}");
     assert!(!s.path("twice").exists(), "a refused report leaves no --out folder behind");
+}
+
+#[test]
+fn reuse_adopts_a_finished_run_only_when_configuration_and_policies_are_the_same() {
+    let s = Scratch::new();
+    let donor = s.byzhost().arg("sweep").arg(grid(&s)).args(["--only", "reverse__dpsgd", "--out"]).arg(s.path("donor")).output().unwrap();
+    assert!(donor.status.success(), "{}", stderr_of(&donor));
+    let donor_run = s.path("donor").join("reverse__dpsgd");
+
+    // `same` spells out two defaults the donor left implicit; `other_seed` differs in one setting.
+    let cells = format!(
+        r#"
+[[cell]]
+label = "same"
+attack = "{reverse}"
+attack_param = ["scale=1.0"]
+defense = "{dpsgd}"
+defense_param = ["weights=uniform"]
+[[cell]]
+label = "other_seed"
+attack = "{reverse}"
+defense = "{dpsgd}"
+seed = 2
+"#,
+        reverse = component("policies/reverse.wasm").display(),
+        dpsgd = component("policies/dpsgd.wasm").display(),
+    );
+    let other = grid_with(&s, "other", &cells);
+    let sweep = |out: &str, extra: &[&str]| {
+        s.byzhost().arg("sweep").arg(&other).arg("--reuse").arg(s.path("donor")).arg("--out").arg(s.path(out)).args(extra).output().unwrap()
+    };
+
+    let dry = sweep("o", &["--dry-run"]);
+    let listing = String::from_utf8_lossy(&dry.stdout);
+    assert!(listing.lines().any(|l| l.starts_with("same") && l.contains("would reuse")), "{listing}");
+    assert!(listing.lines().any(|l| l.starts_with("other_seed") && !l.contains("reuse")), "{listing}");
+
+    let o = sweep("o", &[]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2 cells: 0 already complete, 1 reused, 1 run"), "{}", String::from_utf8_lossy(&o.stdout));
+    let adopted = s.path("o").join("same");
+    for file in ["metrics.jsonl", "summary.json", "config.toml", "policies.json"] {
+        assert_eq!(std::fs::read(adopted.join(file)).unwrap(), std::fs::read(donor_run.join(file)).unwrap(), "{file} is the donor's");
+    }
+    assert!(!adopted.join("checkpoint.bin").exists(), "a finished run's checkpoint is not copied");
+    let note: Value = serde_json::from_str(&std::fs::read_to_string(adopted.join("reused.json")).unwrap()).unwrap();
+    assert_eq!(Path::new(note["from"].as_str().unwrap()), donor_run);
+    let ran = s.path("o").join("other_seed");
+    assert!(!ran.join("reused.json").exists() && ran.join("summary.json").exists(), "a different seed trains");
+
+    // The report says which results were copied.
+    let r = s.byzhost().arg("report").arg(s.path("o")).arg("--out").arg(s.path("o-docs")).output().unwrap();
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    let md = std::fs::read_to_string(s.path("o-docs/report.md")).unwrap();
+    assert!(md.contains(&format!("| same | completed (reused: {}) |", donor_run.display())), "{md}");
+
+    // Policy bytes other than the ones the donor recorded: no reuse.
+    let policies = donor_run.join("policies.json");
+    let recorded = std::fs::read_to_string(&policies).unwrap();
+    let mut v: Value = serde_json::from_str(&recorded).unwrap();
+    v["defense"]["sha256"] = Value::from("0".repeat(64));
+    std::fs::write(&policies, v.to_string()).unwrap();
+    let o = sweep("changed", &["--only", "same", "--dry-run"]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("would reuse"), "{}", String::from_utf8_lossy(&o.stdout));
+    std::fs::write(&policies, recorded).unwrap();
+
+    // Bad uses are errors that name the flag.
+    let o = s.byzhost().arg("sweep").arg(&other).args(["--dry-run", "--reuse"]).arg(s.path("missing")).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_of(&o).contains("--reuse") && stderr_of(&o).contains("no such folder"), "{}", stderr_of(&o));
+    let o = sweep("args", &["--", "--threads", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_of(&o).contains("--reuse compares") && stderr_of(&o).contains("--threads 1"), "{}", stderr_of(&o));
 }

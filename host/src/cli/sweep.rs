@@ -35,6 +35,13 @@ pub struct SweepArgs {
     /// `dlie__sim_reweight,dlie__dpsgd`); the index still names every cell of the grid.
     #[arg(long, value_name = "LABELS", value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Finished runs that cells not yet started may adopt instead of training (repeatable):
+    /// a sweep's output folder, e.g. `runs/fig1-paper`, or one run directory. A cell adopts
+    /// a run only when its configuration equals the run's `config.toml` and its policy
+    /// files have the sha256 the run recorded; the results are copied and `reused.json`
+    /// names their origin.
+    #[arg(long, value_name = "DIR")]
+    pub reuse: Vec<PathBuf>,
     /// List the cells and their state without running anything.
     #[arg(long)]
     pub dry_run: bool,
@@ -60,9 +67,24 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
         bail!("--only: `{unknown}` is not a cell of {}; its cells are {}", args.grid.display(), labels.join(", "));
     }
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", grid.name, args.profile)));
+    if !args.reuse.is_empty() && !args.run_args.is_empty() {
+        bail!(
+            "--reuse compares each cell's configuration with finished runs, but the arguments after `--` ({}) would change the configuration outside that comparison; put those settings in the grid, or drop --reuse",
+            args.run_args.join(" ")
+        );
+    }
+    let reuse = crate::sweep::reuse::Matcher::new(&args.reuse)?;
     if args.dry_run {
         for cell in &cells {
-            println!("{:<40} {:?}", cell.label, crate::sweep::runner::cell_state(&out.join(&cell.label)));
+            let state = crate::sweep::runner::cell_state(&out.join(&cell.label));
+            let donor = match state {
+                crate::sweep::runner::CellState::New => reuse.find(cell)?,
+                _ => None,
+            };
+            match donor {
+                Some(d) => println!("{:<40} {state:?} (would reuse {})", cell.label, d.dir.display()),
+                None => println!("{:<40} {state:?}", cell.label),
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -83,10 +105,19 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
     } else {
         cells.into_iter().filter(|c| args.only.contains(&c.label)).collect()
     };
-    let outcomes = run_cells(&chosen, &SweepOptions { out: out.clone(), jobs: args.jobs, retry_failed: args.retry_failed, run_args: args.run_args })?;
+    let outcomes = run_cells(&chosen, &SweepOptions { out: out.clone(), jobs: args.jobs, retry_failed: args.retry_failed, run_args: args.run_args, reuse })?;
     let failed: Vec<&str> = outcomes.iter().filter(|o| !o.success).map(|o| o.label.as_str()).collect();
-    let skipped = outcomes.iter().filter(|o| !o.ran).count();
-    println!("{} cells: {} already complete, {} run, {} failed; results in {}", outcomes.len(), skipped, outcomes.len() - skipped, failed.len(), out.display());
+    let reused = outcomes.iter().filter(|o| o.reused_from.is_some()).count();
+    let skipped = outcomes.iter().filter(|o| !o.ran).count() - reused;
+    println!(
+        "{} cells: {} already complete, {} reused, {} run, {} failed; results in {}",
+        outcomes.len(),
+        skipped,
+        reused,
+        outcomes.len() - skipped - reused,
+        failed.len(),
+        out.display()
+    );
     if !failed.is_empty() {
         println!("failed: {} (each cell's log.txt says why; --retry-failed reruns them)", failed.join(", "));
         return Ok(ExitCode::FAILURE);

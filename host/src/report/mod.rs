@@ -20,6 +20,8 @@ pub struct CellResult {
     pub metrics: Vec<EpochMetrics>,
     /// `None` while the cell has not finished.
     pub summary: Option<Summary>,
+    /// The run this cell's results were copied from (`sweep --reuse`).
+    pub reused_from: Option<String>,
 }
 
 /// A sweep directory: its index and every cell.
@@ -62,7 +64,8 @@ impl SweepResult {
                 .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
                 .unwrap_or_default();
             let summary = std::fs::read_to_string(cell_dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
-            cells.push(CellResult { label, coordinates, metrics, summary });
+            let reused_from = crate::sweep::reuse::reused_from(&cell_dir);
+            cells.push(CellResult { label, coordinates, metrics, summary, reused_from });
         }
         // Axis order as the labels spell it (first axis first).
         if let Some(first) = cells.iter().find(|c| !c.coordinates.is_empty()) {

@@ -65,7 +65,12 @@ pub fn sweep_section(s: &SweepResult, out: &Path) -> Result<String> {
             md,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
             c.label,
-            sm.map_or(if c.metrics.is_empty() { "not started" } else { "incomplete" }, |x| x.status.as_str()),
+            match (sm, &c.reused_from) {
+                (Some(x), Some(from)) => format!("{} (reused: {from})", x.status),
+                (Some(x), None) => x.status.clone(),
+                (None, _) if c.metrics.is_empty() => "not started".into(),
+                (None, _) => "incomplete".into(),
+            },
             c.metrics.len(),
             pct(sm.and_then(|x| x.best_accuracy)),
             sci_pct(sm.and_then(|x| x.consensus_error_at_best)),

@@ -12,6 +12,7 @@ use anyhow::{Context as _, Result};
 use serde::Serialize;
 
 use super::grid::Cell;
+use super::reuse::{self, Matcher};
 
 /// State of a cell's run directory before the sweep touches it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -46,6 +47,8 @@ pub struct SweepOptions {
     pub retry_failed: bool,
     /// Extra arguments for every `byzhost run` (cache and limit flags).
     pub run_args: Vec<String>,
+    /// Finished runs that cells not yet started may adopt instead of training.
+    pub reuse: Matcher,
 }
 
 /// Outcome of a cell in this execution.
@@ -55,6 +58,8 @@ pub struct CellOutcome {
     pub state_before: CellState,
     pub ran: bool,
     pub success: bool,
+    /// The finished run whose results this cell adopted in this execution.
+    pub reused_from: Option<PathBuf>,
 }
 
 /// Runs every cell that is not done; returns one outcome per cell, in grid order.
@@ -66,12 +71,32 @@ pub fn run_cells(cells: &[Cell], opts: &SweepOptions) -> Result<Vec<CellOutcome>
     for (i, cell) in cells.iter().enumerate() {
         let dir = opts.out.join(&cell.label);
         let state = cell_state(&dir);
+        if state == CellState::New {
+            if let Some(donor) = opts.reuse.find(cell)? {
+                reuse::adopt(donor, &dir).with_context(|| format!("cell `{}`: adopting {}", cell.label, donor.dir.display()))?;
+                eprintln!("{}: reused the finished run {} (same configuration and policies)", cell.label, donor.dir.display());
+                outcomes.push(CellOutcome {
+                    label: cell.label.clone(),
+                    state_before: state,
+                    ran: false,
+                    success: true,
+                    reused_from: Some(donor.dir.clone()),
+                });
+                continue;
+            }
+        }
         let todo = match state {
             CellState::Done => false,
             CellState::Failed => opts.retry_failed,
             CellState::Interrupted | CellState::New => true,
         };
-        outcomes.push(CellOutcome { label: cell.label.clone(), state_before: state, ran: todo, success: !todo && state == CellState::Done });
+        outcomes.push(CellOutcome {
+            label: cell.label.clone(),
+            state_before: state,
+            ran: todo,
+            success: !todo && state == CellState::Done,
+            reused_from: None,
+        });
         if todo {
             queue.push_back(i);
         }
