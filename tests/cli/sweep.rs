@@ -261,6 +261,7 @@ seed = 2
     assert!(r.status.success(), "{}", stderr_of(&r));
     let md = std::fs::read_to_string(s.path("o-docs/report.md")).unwrap();
     assert!(md.contains(&format!("| same | completed (reused: {}) |", donor_run.display())), "{md}");
+    assert!(md.contains(&format!("--profile quick --reuse {}`", s.path("donor").display())), "the command names --reuse:\n{md}");
 
     // Policy bytes other than the ones the donor recorded: no reuse.
     let policies = donor_run.join("policies.json");

@@ -45,9 +45,19 @@ fn curves<'a>(cells: impl Iterator<Item = (String, &'a CellResult)>, by_round: b
 pub fn sweep_section(s: &SweepResult, out: &Path) -> Result<String> {
     let mut md = String::new();
     let _ = writeln!(md, "## {} — {} profile\n", s.name, s.profile);
+    // Cells copied from another sweep name that sweep's folder, as `--reuse` did.
+    let mut reused: Vec<String> = s
+        .cells
+        .iter()
+        .filter_map(|c| c.reused_from.as_deref())
+        .map(|from| Path::new(from).parent().map_or(from.to_string(), |p| p.display().to_string()))
+        .collect();
+    reused.sort();
+    reused.dedup();
+    let reuse: String = reused.iter().map(|d| format!(" --reuse {d}")).collect();
     let _ = writeln!(
         md,
-        "Command: `byzhost sweep {} --profile {}` then `byzhost report {}`. {} of {} cells complete.\n",
+        "Command: `byzhost sweep {} --profile {}{reuse}` then `byzhost report {}`. {} of {} cells complete.\n",
         s.source,
         s.profile,
         s.dir.display(),
