@@ -83,69 +83,104 @@ fn draw_lines<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, x_l
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
-        .position(SeriesLabelPosition::LowerRight)
+        .position(legend_position(series, x_max, y_min - pad, y_max + pad))
         .draw()
         .map_err(err)?;
     root.present().map_err(err)
 }
 
+/// Where the legend hides the least data: of the plot's corners and edge midpoints, the one
+/// whose legend-sized box the fewest curve samples fall in (failing runs crowd the bottom
+/// at chance level, rising ones the top right). Ties go to the earlier of the list.
+fn legend_position(series: &[Series], x_max: f64, y_lo: f64, y_hi: f64) -> SeriesLabelPosition {
+    use SeriesLabelPosition::*;
+    // The legend box as a share of the plot area (14 px per character plus the swatch
+    // across ~800 px, 20 px per row across ~460 px), with a little slack.
+    let longest = series.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0) as f64;
+    let w = ((40.0 + 8.0 * longest) / 800.0).min(0.5) + 0.02;
+    let h = ((10.0 + 20.0 * series.len() as f64) / 460.0).min(0.9) + 0.02;
+    let span = |at: f64, size: f64| (at - size / 2.0).clamp(0.0, 1.0 - size)..=(at + size / 2.0).clamp(size, 1.0);
+    let candidates = [
+        (LowerRight, 1.0, 0.0),
+        (UpperRight, 1.0, 1.0),
+        (UpperLeft, 0.0, 1.0),
+        (LowerLeft, 0.0, 0.0),
+        (MiddleRight, 1.0, 0.5),
+        (MiddleLeft, 0.0, 0.5),
+        (UpperMiddle, 0.5, 1.0),
+        (LowerMiddle, 0.5, 0.0),
+    ];
+    // Points of every curve, with each segment sampled so a steep drop counts too.
+    let samples: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|(_, pts)| {
+            pts.windows(2)
+                .flat_map(|seg| (0..8).map(move |k| {
+                    let t = k as f64 / 8.0;
+                    (seg[0].0 + t * (seg[1].0 - seg[0].0), seg[0].1 + t * (seg[1].1 - seg[0].1))
+                }))
+                .chain(pts.last().copied())
+        })
+        .map(|(x, y)| (x / x_max.max(f64::MIN_POSITIVE), (y - y_lo) / (y_hi - y_lo).max(f64::MIN_POSITIVE)))
+        .collect();
+    let covered = |fx: f64, fy: f64| {
+        let (xs, ys) = (span(fx, w), span(fy, h));
+        samples.iter().filter(|(x, y)| xs.contains(x) && ys.contains(y)).count()
+    };
+    let best = candidates.iter().min_by_key(|(_, fx, fy)| covered(*fx, *fy)).expect("candidates");
+    best.0.clone()
+}
+
 fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, y_label: &str, bars: &[(String, f64, String)]) -> Result<()> {
     root.fill(&WHITE).map_err(err)?;
     let y_max = bars.iter().map(|(_, v, _)| *v).fold(0.0f64, f64::max).max(1e-9) * 1.15;
-    // `into_segmented` over `0..k` has k + 1 segments (both ends included), so `0..n - 1`
-    // gives exactly one segment per bar.
+    // Bar i stands on x = i, with half a slot either side. The labels are drawn here rather than by the mesh, which picks
+    // its own "round" ticks and drops labels that would overlap.
     let n = bars.len().max(1);
-    let labels: Vec<String> = bars.iter().map(|(l, _, _)| l.clone()).collect();
-    // Side by side, more than a few labels overlap and plotters silently skips every other
-    // one; past that many bars each label stands upright under its bar, in an area tall
-    // enough for the longest. The mesh would centre a rotated label on its tick, half of it
-    // inside the plot, so upright labels are drawn here instead.
+    // At least three slots wide, so a lone bar still looks like a bar, centred.
+    let margin = (3usize.saturating_sub(n)) as f64 / 2.0;
+    // Side by side, more than a few labels would overlap; past that many bars each label
+    // stands upright under its bar, in an area tall enough for the longest.
     let upright = n > UPRIGHT_LABELS_ABOVE;
-    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
+    let longest = bars.iter().map(|(l, _, _)| l.chars().count()).max().unwrap_or(0) as u32;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(if upright { 16 + 8 * longest } else { 40 })
         .y_label_area_size(70)
-        .build_cartesian_2d((0..n - 1).into_segmented(), 0.0..y_max)
+        .build_cartesian_2d(-0.5 - margin..n as f64 - 0.5 + margin, 0.0..y_max)
         .map_err(err)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
         .y_desc(y_label)
-        .x_labels(n)
-        .x_label_formatter(&|x| match x {
-            SegmentValue::CenterOf(i) if !upright => labels.get(*i).cloned().unwrap_or_default(),
-            _ => String::new(),
-        })
+        .x_label_formatter(&|_| String::new())
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(err)?;
-    if upright {
-        let style = TextStyle::from(("sans-serif", 14).into_font())
-            .transform(FontTransform::Rotate90)
-            .pos(Pos::new(HPos::Left, VPos::Center));
-        for (i, label) in labels.iter().enumerate() {
-            let (x, y) = chart.backend_coord(&(SegmentValue::CenterOf(i), 0.0));
-            root.draw(&Text::new(label.clone(), (x, y + 8), style.clone())).map_err(err)?;
-        }
-    }
+    // A bar takes this share of its slot, so neighbours keep a gap.
+    const WIDTH: f64 = 0.7;
     chart
         .draw_series(bars.iter().enumerate().map(|(i, (_, v, _))| {
             let color = Palette99::pick(i).to_rgba();
-            let mut bar = Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *v)], color.filled());
-            bar.set_margin(0, 0, 12, 12);
-            bar
+            let x = i as f64;
+            Rectangle::new([(x - WIDTH / 2.0, 0.0), (x + WIDTH / 2.0, *v)], color.filled())
         }))
         .map_err(err)?;
     let note_style = TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
     chart
-        .draw_series(
-            bars.iter()
-                .enumerate()
-                .map(|(i, (_, v, note))| Text::new(note.clone(), (SegmentValue::CenterOf(i), *v + y_max * 0.01), note_style.clone())),
-        )
+        .draw_series(bars.iter().enumerate().map(|(i, (_, v, note))| Text::new(note.clone(), (i as f64, *v + y_max * 0.01), note_style.clone())))
         .map_err(err)?;
+    let label_style = TextStyle::from(("sans-serif", 14).into_font());
+    let label_style = if upright {
+        label_style.transform(FontTransform::Rotate90).pos(Pos::new(HPos::Left, VPos::Center))
+    } else {
+        label_style.pos(Pos::new(HPos::Center, VPos::Top))
+    };
+    for (i, (label, _, _)) in bars.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(i as f64, 0.0));
+        root.draw(&Text::new(label.clone(), (x, y + 8), label_style.clone())).map_err(err)?;
+    }
     root.present().map_err(err)
 }
 
@@ -164,12 +199,23 @@ mod tests {
 
     #[test]
     fn a_bar_chart_names_every_bar_even_when_labels_would_overlap() {
-        for bars in [3, UPRIGHT_LABELS_ABOVE + 1, 16] {
+        for bars in [1, 3, UPRIGHT_LABELS_ABOVE + 1, 16] {
             let (svg, labels) = labels_in_svg(bars);
             for label in &labels {
                 assert!(svg.lines().any(|line| line.trim() == label), "{bars} bars: label {label} missing");
             }
         }
+    }
+
+    #[test]
+    fn the_legend_goes_where_it_hides_no_curve() {
+        let line = |name: &str, f: &dyn Fn(f64) -> f64| -> Series { (name.into(), (1..=80).map(|e| (e as f64, f(e as f64))).collect()) };
+        // Nothing at the bottom right: the default corner.
+        let rising = vec![line("a", &|e| 50.0 + e / 2.0)];
+        assert!(matches!(legend_position(&rising, 80.0, 0.0, 100.0), SeriesLabelPosition::LowerRight));
+        // One curve across the top, one along the bottom: the right edge's middle is free.
+        let split = vec![line("ok", &|_| 88.0), line("failed", &|_| 10.0)];
+        assert!(matches!(legend_position(&split, 80.0, 5.0, 93.0), SeriesLabelPosition::MiddleRight));
     }
 
     #[test]

@@ -228,25 +228,33 @@ fn figures(s: &SweepResult, out: &Path) -> Result<String> {
         line_chart(&out.join(&stem), &title, x_label, "mean test accuracy (%)", &series)?;
         let _ = writeln!(md, "![{title}]({stem}.png)\n");
     }
-    // The paper's best-accuracy panels: one bar per cell of each first-axis value, with
-    // the consensus error at the best epoch written above it.
+    // The paper's best-accuracy panels, with the consensus error at the best epoch written
+    // above each bar: one panel per first-axis value (Fig. 1, 2: one per attack), or a
+    // single panel of every cell when the grid has one axis (Fig. 4: one bar per defense).
     if matches!(s.artefact.as_str(), "fig1" | "fig2" | "fig4") && !s.axes.is_empty() {
         let first = &s.axes[0];
-        for value in axis_values(s, first) {
+        let groups: Vec<Option<String>> =
+            if s.axes.len() == 1 { vec![None] } else { axis_values(s, first).into_iter().map(Some).collect() };
+        for group in groups {
             let bars: Vec<(String, f64, String)> = s
                 .cells
                 .iter()
-                .filter(|c| c.coordinates.get(first) == Some(&value))
+                .filter(|c| group.is_none() || c.coordinates.get(first) == group.as_ref())
                 .filter_map(|c| {
                     let summary = c.summary.as_ref()?;
-                    let rest: Vec<&str> = s.axes[1..].iter().filter_map(|a| c.coordinates.get(a).map(String::as_str)).collect();
+                    let label = match group {
+                        None => c.coordinates.get(first).cloned().unwrap_or_else(|| c.label.clone()),
+                        Some(_) => s.axes[1..].iter().filter_map(|a| c.coordinates.get(a).map(String::as_str)).collect::<Vec<_>>().join(" / "),
+                    };
                     let acc = summary.best_accuracy? * 100.0;
-                    Some((rest.join(" / "), acc, format!("{acc:.1} % · CE {}", sci_pct(summary.consensus_error_at_best))))
+                    Some((label, acc, format!("{acc:.1} % · CE {}", sci_pct(summary.consensus_error_at_best))))
                 })
                 .collect();
             if !bars.is_empty() {
-                let stem = format!("{}-{value}-best", s.stem());
-                let title = format!("{}: best accuracy, {first} = {value}", s.caption());
+                let (stem, title) = match &group {
+                    Some(value) => (format!("{}-{value}-best", s.stem()), format!("{}: best accuracy, {first} = {value}", s.caption())),
+                    None => (format!("{}-best", s.stem()), format!("{}: best accuracy", s.caption())),
+                };
                 annotated_bar_chart(&out.join(&stem), &title, "best mean test accuracy (%)", &bars)?;
                 let _ = writeln!(md, "![{title}]({stem}.png)\n");
             }
