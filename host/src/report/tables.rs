@@ -93,13 +93,21 @@ pub fn sweep_section(s: &SweepResult, out: &Path) -> Result<String> {
     Ok(md)
 }
 
+/// A cell whose final accuracy is this many points below its best is marked as collapsed.
+const COLLAPSE_POINTS: f64 = 5.0;
+
 fn artefact_table(s: &SweepResult) -> String {
     let mut md = String::new();
     match s.artefact.as_str() {
         "fig1" | "fig2" => {
             let defenses = axis_values(s, "defense");
             let attacks: Vec<&str> = paper::ATTACKS.iter().copied().filter(|a| s.cells.iter().any(|c| c.coordinates.get("attack").map(String::as_str) == Some(*a))).collect();
-            let _ = writeln!(md, "Best mean accuracy % (consensus error at that epoch); paper values in brackets where the paper prints them.\n");
+            let _ = writeln!(
+                md,
+                "Best mean accuracy % (consensus error at that epoch); paper values in brackets where the paper prints them; \
+                 \"→ final\" where the last evaluated epoch ends more than {COLLAPSE_POINTS} points below the best (a collapse the \
+                 best-accuracy panel alone hides).\n"
+            );
             let _ = writeln!(md, "| defense | {} |", attacks.join(" | "));
             let _ = writeln!(md, "|---|{}", "---|".repeat(attacks.len()));
             for d in &defenses {
@@ -112,7 +120,12 @@ fn artefact_table(s: &SweepResult) -> String {
                             .then(|| paper::FIG1_SIM_REWEIGHT.iter().find(|(k, _)| k == a).map(|(_, v)| format!(" [{v:.2}]")))
                             .flatten()
                             .unwrap_or_default();
-                        format!("{} ({}){paper}", pct(best(c)), sci_pct(ce))
+                        let sm = c.and_then(|c| c.summary.as_ref());
+                        let collapse = match (sm.and_then(|x| x.best_accuracy), sm.and_then(|x| x.final_accuracy)) {
+                            (Some(b), Some(f)) if (b - f) * 100.0 > COLLAPSE_POINTS => format!(" → final {:.2}", f * 100.0),
+                            _ => String::new(),
+                        };
+                        format!("{} ({}){paper}{collapse}", pct(best(c)), sci_pct(ce))
                     })
                     .collect();
                 let _ = writeln!(md, "| {d} | {} |", row.join(" | "));
@@ -269,4 +282,43 @@ fn figures(s: &SweepResult, out: &Path) -> Result<String> {
         }
     }
     Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn cell(attack: &str, defense: &str, best: f64, last: f64) -> CellResult {
+        let summary = serde_json::json!({
+            "status": "completed", "error": null, "epochs_completed": 80, "rounds_completed": 1600,
+            "best_accuracy": best, "best_epoch": 7, "consensus_error_at_best": 1e-5,
+            "final_accuracy": last, "final_consensus_error": 1e-6, "target_accuracy": 0.85,
+            "rounds_to_target": null, "diverged_at": null, "wall_time_s": 1.0, "peak_rss_mib": null,
+        });
+        CellResult {
+            label: format!("{attack}__{defense}"),
+            coordinates: BTreeMap::from([("attack".to_string(), attack.to_string()), ("defense".to_string(), defense.to_string())]),
+            metrics: Vec::new(),
+            summary: Some(serde_json::from_value(summary).unwrap()),
+            reused_from: None,
+        }
+    }
+
+    #[test]
+    fn the_fig1_table_marks_a_collapse_after_the_best_epoch() {
+        let s = SweepResult {
+            dir: "runs/fig1-paper".into(),
+            name: "fig1".into(),
+            artefact: "fig1".into(),
+            profile: "paper".into(),
+            source: "fig1.toml".into(),
+            axes: vec!["attack".into(), "defense".into()],
+            cells: vec![cell("dlie", "dpsgd", 0.7511, 0.1000), cell("dlie", "sim_reweight", 0.8892, 0.8890)],
+        };
+        let md = artefact_table(&s);
+        let row = |d: &str| md.lines().find(|l| l.starts_with(&format!("| {d} |"))).unwrap().to_string();
+        assert!(row("dpsgd").contains("75.11 (0.0010 %) → final 10.00"), "{md}");
+        assert!(!row("sim_reweight").contains("final"), "a run ending near its best is not marked:\n{md}");
+    }
 }
