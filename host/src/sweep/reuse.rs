@@ -71,7 +71,8 @@ impl Matcher {
 
     /// The first finished run indistinguishable from `cell`, if any.
     pub fn find(&self, cell: &Cell) -> Result<Option<&Donor>> {
-        let candidates: Vec<&Donor> = self.donors.iter().filter(|d| without_params(&d.experiment) == without_params(&cell.experiment)).collect();
+        let settings = without_params(&cell.experiment);
+        let candidates: Vec<&Donor> = self.donors.iter().filter(|d| without_params(&d.experiment) == settings).collect();
         if candidates.is_empty() {
             return Ok(None);
         }
@@ -151,11 +152,7 @@ pub fn adopt(donor: &Donor, dest: &Path) -> Result<()> {
         }
     }
     // A chain of reuses names the run that actually trained.
-    let origin = std::fs::read_to_string(donor.dir.join(REUSED_FILE))
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|v| v["from"].as_str().map(PathBuf::from))
-        .unwrap_or_else(|| donor.dir.clone());
+    let origin = reused_from(&donor.dir).map(PathBuf::from).unwrap_or_else(|| donor.dir.clone());
     let note = serde_json::json!({
         "from": origin,
         "why": "identical config.toml and identical policy sha256; the results were copied, not recomputed",
