@@ -77,11 +77,7 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
     if args.dry_run {
         for cell in &cells {
             let state = crate::sweep::runner::cell_state(&out.join(&cell.label));
-            let donor = match state {
-                crate::sweep::runner::CellState::New => reuse.find(cell)?,
-                _ => None,
-            };
-            match donor {
+            match reuse.donor_for(cell, state)? {
                 Some(d) => println!("{:<40} {state:?} (would reuse {})", cell.label, d.dir.display()),
                 None => println!("{:<40} {state:?}", cell.label),
             }

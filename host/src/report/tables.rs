@@ -115,12 +115,12 @@ fn artefact_table(s: &SweepResult) -> String {
                     .iter()
                     .map(|a| {
                         let c = s.cell(&[("defense", d), ("attack", a)]);
-                        let ce = c.and_then(|c| c.summary.as_ref()).and_then(|x| x.consensus_error_at_best);
+                        let sm = c.and_then(|c| c.summary.as_ref());
+                        let ce = sm.and_then(|x| x.consensus_error_at_best);
                         let paper = (s.artefact == "fig1" && d == "sim_reweight")
                             .then(|| paper::FIG1_SIM_REWEIGHT.iter().find(|(k, _)| k == a).map(|(_, v)| format!(" [{v:.2}]")))
                             .flatten()
                             .unwrap_or_default();
-                        let sm = c.and_then(|c| c.summary.as_ref());
                         let collapse = match (sm.and_then(|x| x.best_accuracy), sm.and_then(|x| x.final_accuracy)) {
                             (Some(b), Some(f)) if (b - f) * 100.0 > COLLAPSE_POINTS => format!(" → final {:.2}", f * 100.0),
                             _ => String::new(),
@@ -208,6 +208,12 @@ fn axis_values(s: &SweepResult, axis: &str) -> Vec<String> {
     v
 }
 
+/// A cell named by its values on every axis but the first, which the figure it is drawn in
+/// already fixes (Fig. 1: the attack is the panel, the defense names the curve or bar).
+fn other_axes_label(s: &SweepResult, c: &CellResult) -> String {
+    s.axes[1..].iter().filter_map(|a| c.coordinates.get(a).map(String::as_str)).collect::<Vec<_>>().join(" / ")
+}
+
 /// Accuracy curves grouped by the first axis (one figure per value), and the
 /// aggregation-time bars where the artefact is about cost.
 fn figures(s: &SweepResult, out: &Path) -> Result<String> {
@@ -218,10 +224,7 @@ fn figures(s: &SweepResult, out: &Path) -> Result<String> {
     if s.axes.len() >= 2 {
         let first = &s.axes[0];
         for value in axis_values(s, first) {
-            let members = s.cells.iter().filter(|c| c.coordinates.get(first) == Some(&value)).map(|c| {
-                let rest: Vec<&str> = s.axes[1..].iter().filter_map(|a| c.coordinates.get(a).map(String::as_str)).collect();
-                (rest.join(" / "), c)
-            });
+            let members = s.cells.iter().filter(|c| c.coordinates.get(first) == Some(&value)).map(|c| (other_axes_label(s, c), c));
             let mut series = curves(members, by_round);
             if first == "attack" {
                 if let Some(base) = s.cells.iter().find(|c| c.coordinates.is_empty()) {
@@ -257,7 +260,7 @@ fn figures(s: &SweepResult, out: &Path) -> Result<String> {
                     let summary = c.summary.as_ref()?;
                     let label = match group {
                         None => c.coordinates.get(first).cloned().unwrap_or_else(|| c.label.clone()),
-                        Some(_) => s.axes[1..].iter().filter_map(|a| c.coordinates.get(a).map(String::as_str)).collect::<Vec<_>>().join(" / "),
+                        Some(_) => other_axes_label(s, c),
                     };
                     let acc = summary.best_accuracy? * 100.0;
                     Some((label, acc, format!("{acc:.1} % · CE {}", sci_pct(summary.consensus_error_at_best))))

@@ -69,8 +69,17 @@ impl Matcher {
         Ok(Matcher { donors, ..Matcher::default() })
     }
 
+    /// The run a cell in `state` would adopt: only a cell not yet started adopts one; a cell
+    /// with results of its own (even a partial or failed run) keeps them.
+    pub fn donor_for(&self, cell: &Cell, state: CellState) -> Result<Option<&Donor>> {
+        match state {
+            CellState::New => self.find(cell),
+            CellState::Interrupted | CellState::Failed | CellState::Done => Ok(None),
+        }
+    }
+
     /// The first finished run indistinguishable from `cell`, if any.
-    pub fn find(&self, cell: &Cell) -> Result<Option<&Donor>> {
+    fn find(&self, cell: &Cell) -> Result<Option<&Donor>> {
         let settings = without_params(&cell.experiment);
         let candidates: Vec<&Donor> = self.donors.iter().filter(|d| without_params(&d.experiment) == settings).collect();
         if candidates.is_empty() {

@@ -71,19 +71,17 @@ pub fn run_cells(cells: &[Cell], opts: &SweepOptions) -> Result<Vec<CellOutcome>
     for (i, cell) in cells.iter().enumerate() {
         let dir = opts.out.join(&cell.label);
         let state = cell_state(&dir);
-        if state == CellState::New {
-            if let Some(donor) = opts.reuse.find(cell)? {
-                reuse::adopt(donor, &dir).with_context(|| format!("cell `{}`: adopting {}", cell.label, donor.dir.display()))?;
-                eprintln!("{}: reused the finished run {} (same configuration and policies)", cell.label, donor.dir.display());
-                outcomes.push(CellOutcome {
-                    label: cell.label.clone(),
-                    state_before: state,
-                    ran: false,
-                    success: true,
-                    reused_from: Some(donor.dir.clone()),
-                });
-                continue;
-            }
+        if let Some(donor) = opts.reuse.donor_for(cell, state)? {
+            reuse::adopt(donor, &dir).with_context(|| format!("cell `{}`: adopting {}", cell.label, donor.dir.display()))?;
+            eprintln!("{}: reused the finished run {} (same configuration and policies)", cell.label, donor.dir.display());
+            outcomes.push(CellOutcome {
+                label: cell.label.clone(),
+                state_before: state,
+                ran: false,
+                success: true,
+                reused_from: Some(donor.dir.clone()),
+            });
+            continue;
         }
         let todo = match state {
             CellState::Done => false,
