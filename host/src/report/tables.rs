@@ -26,15 +26,21 @@ fn mean_agg_ms(c: &CellResult) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
-/// Accuracy curves of `cells`, x = epoch or round.
+/// Accuracy curves of `cells`, x = epoch or round. A cell without a summary (still
+/// training, or interrupted) is drawn as far as it got and says so in the legend, so that a
+/// report rendered mid-sweep does not pass a partial curve off as a finished one.
 fn curves<'a>(cells: impl Iterator<Item = (String, &'a CellResult)>, by_round: bool) -> Vec<Series> {
     cells
         .map(|(name, c)| {
-            let pts = c
+            let pts: Vec<(f64, f64)> = c
                 .metrics
                 .iter()
                 .filter_map(|m| m.accuracy_mean.map(|a| (if by_round { m.round as f64 } else { m.epoch as f64 }, a * 100.0)))
                 .collect();
+            let name = match (&c.summary, c.metrics.last()) {
+                (None, Some(last)) => format!("{name} (incomplete, {} epochs)", last.epoch),
+                _ => name,
+            };
             (name, pts)
         })
         .filter(|(_, p): &Series| !p.is_empty())
@@ -323,5 +329,27 @@ mod tests {
         let row = |d: &str| md.lines().find(|l| l.starts_with(&format!("| {d} |"))).unwrap().to_string();
         assert!(row("dpsgd").contains("75.11 (0.0010 %) → final 10.00"), "{md}");
         assert!(!row("sim_reweight").contains("final"), "a run ending near its best is not marked:\n{md}");
+    }
+
+    #[test]
+    fn a_curve_of_an_unfinished_cell_says_how_far_it_got() {
+        let epoch = |e: u32, acc: f64| -> crate::sim::metrics::EpochMetrics {
+            serde_json::from_value(serde_json::json!({
+                "epoch": e, "round": e * 20, "accuracy_mean": acc, "accuracy_min": acc, "accuracy_max": acc,
+                "consensus_error": 1e-5, "train_loss": 0.5, "agg_ms_median": 1.0, "agg_ms_p95": 1.0,
+                "attack_ms_total": 0.0, "time_train_s": 1.0, "time_aggregate_s": 1.0, "time_eval_s": 1.0,
+                "train_samples_per_s": 1.0, "diverged": false,
+            }))
+            .unwrap()
+        };
+        let mut running = cell("random", "bridge", 0.0, 0.0);
+        running.summary = None;
+        running.metrics = vec![epoch(1, 0.5), epoch(2, 0.6)];
+        let mut finished = cell("random", "sim_reweight", 0.6, 0.6);
+        finished.metrics = vec![epoch(1, 0.5), epoch(2, 0.6)];
+        let series = curves([("bridge".to_string(), &running), ("sim_reweight".to_string(), &finished)].into_iter(), false);
+        assert_eq!(series[0].0, "bridge (incomplete, 2 epochs)");
+        assert_eq!(series[0].1, vec![(1.0, 50.0), (2.0, 60.0)]);
+        assert_eq!(series[1].0, "sim_reweight", "a finished cell keeps its plain name");
     }
 }
