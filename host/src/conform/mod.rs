@@ -149,7 +149,7 @@ pub struct Probe<'a> {
 }
 
 /// Seed of the conformance loss oracle's target model.
-const LOSS_SEED: u64 = 0xC0FF_EE;
+const LOSS_SEED: u64 = 0x00C0_FFEE;
 
 impl Probe<'_> {
     /// A fresh defense instance for node 0, seeded with `seed`, behind the conformance

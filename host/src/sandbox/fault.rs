@@ -3,6 +3,7 @@
 //! component misbehaved and what to change.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Who a fault is about.
@@ -55,7 +56,9 @@ impl FaultKind {
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("{policy} failed in `{call}`{}: {kind}", where_(.node, .round))]
 pub struct PolicyError {
-    pub policy: PolicyLabel,
+    /// Shared with the instance that raised it: an error is built on every faulty call and
+    /// travels up through `Result`s, so it stays small and cheap to clone.
+    pub policy: Arc<PolicyLabel>,
     pub call: &'static str,
     pub node: Option<u32>,
     pub round: Option<u64>,

@@ -4,6 +4,7 @@
 //! dropped on the spot and never called again; the next call (if the caller makes one)
 //! instantiates afresh and re-applies the configured parameters.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -67,7 +68,7 @@ impl World for AttackWorld {
 struct Core<W: World> {
     pre: W::Pre,
     engine: Engine,
-    label: PolicyLabel,
+    label: Arc<PolicyLabel>,
     node: Option<u32>,
     seed: u64,
     memory_cap: usize,
@@ -87,7 +88,7 @@ impl<W: World> Core<W> {
         let mut core = Core {
             pre,
             engine: sandbox.engine().clone(),
-            label: policy.label(),
+            label: Arc::new(policy.label()),
             node,
             seed,
             memory_cap: limits.memory_bytes,

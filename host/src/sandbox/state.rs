@@ -148,7 +148,7 @@ impl iface::local_data::Host for HostState {
         if count == 0 && candidates.is_empty() {
             return Ok(Vec::new());
         }
-        if count == 0 || candidates.len() % count != 0 {
+        if count == 0 || !candidates.len().is_multiple_of(count) {
             return Err(format!("{} values do not split into {count} candidate models", candidates.len()));
         }
         self.oracle.evaluate_loss(&candidates, count)

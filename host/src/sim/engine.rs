@@ -355,7 +355,7 @@ impl<'a> Simulation<'a> {
             t_agg += t1.elapsed();
         }
         let t2 = Instant::now();
-        let evaluate = diverged.is_some() || (epoch + 1) % self.exp.eval_every == 0 || epoch + 1 == self.exp.epochs;
+        let evaluate = diverged.is_some() || (epoch + 1).is_multiple_of(self.exp.eval_every) || epoch + 1 == self.exp.epochs;
         let accuracies: Vec<f64> = if evaluate { self.evaluate() } else { Vec::new() };
         let t_eval = t2.elapsed();
         let stat = |f: fn(f64, f64) -> f64| accuracies.iter().copied().reduce(f);
