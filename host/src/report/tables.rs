@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use super::plots::{annotated_bar_chart, bar_chart, line_chart, Series};
 use super::{paper, CellResult, SweepResult};
+use crate::sim::metrics::Summary;
 
 fn pct(x: Option<f64>) -> String {
     x.map_or("–".into(), |a| format!("{:.2}", a * 100.0))
@@ -102,6 +103,15 @@ pub fn sweep_section(s: &SweepResult, out: &Path) -> Result<String> {
 /// A cell whose final accuracy is this many points below its best is marked as collapsed.
 const COLLAPSE_POINTS: f64 = 5.0;
 
+/// The final accuracy of a run that ended more than [`COLLAPSE_POINTS`] below its best
+/// epoch: the collapse a best-accuracy number alone hides.
+fn collapsed_to(sm: &Summary) -> Option<f64> {
+    match (sm.best_accuracy, sm.final_accuracy) {
+        (Some(b), Some(f)) if (b - f) * 100.0 > COLLAPSE_POINTS => Some(f),
+        _ => None,
+    }
+}
+
 fn artefact_table(s: &SweepResult) -> String {
     let mut md = String::new();
     match s.artefact.as_str() {
@@ -127,10 +137,7 @@ fn artefact_table(s: &SweepResult) -> String {
                             .then(|| paper::FIG1_SIM_REWEIGHT.iter().find(|(k, _)| k == a).map(|(_, v)| format!(" [{v:.2}]")))
                             .flatten()
                             .unwrap_or_default();
-                        let collapse = match (sm.and_then(|x| x.best_accuracy), sm.and_then(|x| x.final_accuracy)) {
-                            (Some(b), Some(f)) if (b - f) * 100.0 > COLLAPSE_POINTS => format!(" → final {:.2}", f * 100.0),
-                            _ => String::new(),
-                        };
+                        let collapse = sm.and_then(collapsed_to).map_or(String::new(), |f| format!(" → final {:.2}", f * 100.0));
                         format!("{} ({}){paper}{collapse}", pct(best(c)), sci_pct(ce))
                     })
                     .collect();
@@ -258,20 +265,7 @@ fn figures(s: &SweepResult, out: &Path) -> Result<String> {
         let groups: Vec<Option<String>> =
             if s.axes.len() == 1 { vec![None] } else { axis_values(s, first).into_iter().map(Some).collect() };
         for group in groups {
-            let bars: Vec<(String, f64, String)> = s
-                .cells
-                .iter()
-                .filter(|c| group.is_none() || c.coordinates.get(first) == group.as_ref())
-                .filter_map(|c| {
-                    let summary = c.summary.as_ref()?;
-                    let label = match group {
-                        None => c.coordinates.get(first).cloned().unwrap_or_else(|| c.label.clone()),
-                        Some(_) => other_axes_label(s, c),
-                    };
-                    let acc = summary.best_accuracy? * 100.0;
-                    Some((label, acc, format!("{acc:.1} % · CE {}", sci_pct(summary.consensus_error_at_best))))
-                })
-                .collect();
+            let bars = best_accuracy_bars(s, first, group.as_deref());
             if !bars.is_empty() {
                 let (stem, title) = match &group {
                     Some(value) => (format!("{}-{value}-best", s.stem()), format!("{}: best accuracy, {first} = {value}", s.caption())),
@@ -291,6 +285,27 @@ fn figures(s: &SweepResult, out: &Path) -> Result<String> {
         }
     }
     Ok(md)
+}
+
+/// The bars of one best-accuracy panel: the cells whose `first` axis is `group` (every cell
+/// when `None`), each annotated with the consensus error at its best epoch and, when the run
+/// collapsed afterwards, its final accuracy, so that the panel does not show a failed
+/// defense as a 75 % one.
+fn best_accuracy_bars(s: &SweepResult, first: &str, group: Option<&str>) -> Vec<(String, f64, String)> {
+    s.cells
+        .iter()
+        .filter(|c| group.is_none() || c.coordinates.get(first).map(String::as_str) == group)
+        .filter_map(|c| {
+            let summary = c.summary.as_ref()?;
+            let label = match group {
+                None => c.coordinates.get(first).cloned().unwrap_or_else(|| c.label.clone()),
+                Some(_) => other_axes_label(s, c),
+            };
+            let acc = summary.best_accuracy? * 100.0;
+            let collapse = collapsed_to(summary).map_or(String::new(), |f| format!(" → final {:.1} %", f * 100.0));
+            Some((label, acc, format!("{acc:.1} % · CE {}{collapse}", sci_pct(summary.consensus_error_at_best))))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -329,6 +344,23 @@ mod tests {
         let row = |d: &str| md.lines().find(|l| l.starts_with(&format!("| {d} |"))).unwrap().to_string();
         assert!(row("dpsgd").contains("75.11 (0.0010 %) → final 10.00"), "{md}");
         assert!(!row("sim_reweight").contains("final"), "a run ending near its best is not marked:\n{md}");
+    }
+
+    #[test]
+    fn a_best_accuracy_bar_of_a_collapsed_run_gives_its_final_accuracy() {
+        let s = SweepResult {
+            dir: "runs/fig2-paper".into(),
+            name: "fig2".into(),
+            artefact: "fig2".into(),
+            profile: "paper".into(),
+            source: "fig2.toml".into(),
+            axes: vec!["attack".into(), "defense".into()],
+            cells: vec![cell("dlie", "bridge", 0.7681, 0.1000), cell("dlie", "sim_reweight", 0.8894, 0.8894), cell("reverse", "bridge", 0.8, 0.8)],
+        };
+        let bars = best_accuracy_bars(&s, "attack", Some("dlie"));
+        let notes: Vec<(&str, &str)> = bars.iter().map(|(l, _, n)| (l.as_str(), n.as_str())).collect();
+        assert_eq!(notes, [("bridge", "76.8 % · CE 0.0010 % → final 10.0 %"), ("sim_reweight", "88.9 % · CE 0.0010 %")]);
+        assert!((bars[0].1 - 76.81).abs() < 1e-9, "the bar's height is still the best epoch's accuracy");
     }
 
     #[test]
