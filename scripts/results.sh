@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Regenerates RESULTS.md and its figures under docs/ from the sweep directories under
-# runs/ (those that exist; paper profile first), with docs/results-preamble.md on top.
+# Renders RESULTS.md and its figures under docs/ from the sweep directories under runs/
+# (committed: settings, metrics and summaries, not checkpoints), with
+# docs/results-preamble.md on top.
+#   scripts/results.sh                       every runs/<grid>-<profile> present, whole file
+#   scripts/results.sh runs/table2-paper …   only these sweeps' sections and figures; every
+#                                            other section of RESULTS.md is kept as it is
 # Run the sweeps first, e.g.
 #   BYZHOST_DATA=../shared/datasets/fashion-mnist byzhost sweep examples/experiments/fig1.toml --profile paper --out runs/fig1-paper
 set -euo pipefail
@@ -8,6 +12,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/env.sh
 cargo build --release -q -p byzhost
+report=(target/release/byzhost report --out docs --results RESULTS.md --preamble docs/results-preamble.md)
+if [[ $# -gt 0 ]]; then
+  exec "${report[@]}" --update "$@"
+fi
 sweeps=()
 for grid in fig1 fig2 table1 table2 fig4 table3; do
   for profile in paper quick; do
@@ -19,6 +27,6 @@ if [[ ${#sweeps[@]} -eq 0 ]]; then
   echo "scripts/results.sh: no sweep directories under runs/ (expected runs/GRID-PROFILE); run byzhost sweep first" >&2
   exit 1
 fi
-# Figures of sweeps no longer reported must not linger beside the new ones.
+# The whole file is rendered afresh: figures of sweeps no longer reported must not linger.
 rm -f docs/*.png docs/*.svg
-target/release/byzhost report "${sweeps[@]}" --out docs --results RESULTS.md --preamble docs/results-preamble.md
+exec "${report[@]}" "${sweeps[@]}"

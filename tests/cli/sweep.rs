@@ -208,6 +208,52 @@ fn report_renders_figures_and_tables_from_a_sweep() {
     assert!(!s.path("twice").exists(), "a refused report leaves no --out folder behind");
 }
 
+/// Runs the one-cell grid `name` (D-PSGD, no attack) into the folder `name`.
+fn one_cell_sweep(s: &Scratch, name: &str) {
+    let axes = format!(
+        "[[axis]]\nname = \"defense\"\nvalues = [ {{ label = \"dpsgd\", attack = \"none\", defense = \"{}\" }} ]\n",
+        component("policies/dpsgd.wasm").display()
+    );
+    let grid = grid_with(s, name, &axes);
+    let o = s.byzhost().arg("sweep").arg(&grid).arg("--out").arg(s.path(name)).env_remove("BYZHOST_DATA").output().unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+}
+
+#[test]
+fn report_update_regenerates_only_the_given_sweeps_sections_and_figures() {
+    let s = Scratch::new();
+    one_cell_sweep(&s, "first");
+    one_cell_sweep(&s, "second");
+    let report = |args: &[&str]| s.byzhost().current_dir(s.path("")).arg("report").args(args).output().unwrap();
+    let o = report(&["first", "--out", "figs", "--results", "RESULTS.md", "--update"]);
+    assert_eq!(o.status.code(), Some(1), "--update needs a file to update");
+    assert!(stderr_of(&o).contains("--update: cannot read RESULTS.md"), "{}", stderr_of(&o));
+
+    std::fs::write(s.path("intro.md"), "# Results\n\nWritten by hand.\n\n").unwrap();
+    let o = report(&["first", "--out", "figs", "--results", "RESULTS.md", "--preamble", "intro.md"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let before = std::fs::read_to_string(s.path("RESULTS.md")).unwrap();
+    assert!(before.starts_with("# Results\n\nWritten by hand.\n\n## first — quick profile\n"), "{before}");
+
+    // The first sweep's run directories are gone; re-rendering the second keeps its section.
+    std::fs::remove_dir_all(s.path("first")).unwrap();
+    std::fs::write(s.path("figs/second-quick-stale.png"), b"left by an older report").unwrap();
+    let o = report(&["second", "--out", "figs", "--results", "RESULTS.md", "--update"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let after = std::fs::read_to_string(s.path("RESULTS.md")).unwrap();
+    assert!(after.starts_with(&before), "the preamble and the first sweep's section are kept as they were:\n{after}");
+    let added = &after[before.len()..];
+    assert!(added.starts_with("## second — quick profile\n") && added.contains("1 of 1 cells complete"), "{added}");
+    assert!(s.path("figs/first-quick.png").is_file(), "the kept section's figures stay");
+    assert!(s.path("figs/second-quick.png").is_file());
+    assert!(!s.path("figs/second-quick-stale.png").exists(), "a re-rendered sweep's old figures are removed");
+
+    // Updating the second sweep again replaces its section rather than adding another.
+    let o = report(&["second", "--out", "figs", "--results", "RESULTS.md", "--update"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_eq!(std::fs::read_to_string(s.path("RESULTS.md")).unwrap(), after);
+}
+
 #[test]
 fn reuse_adopts_a_finished_run_only_when_configuration_and_policies_are_the_same() {
     let s = Scratch::new();

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::Args;
 
+use crate::report::sections::Sections;
 use crate::report::{render, SweepResult};
 
 #[derive(Args, Debug)]
@@ -23,11 +24,17 @@ pub struct ReportArgs {
     /// Markdown placed before the tables in --results (status notes, caveats).
     #[arg(long, value_name = "FILE", requires = "results")]
     pub preamble: Option<PathBuf>,
+    /// Update --results in place: regenerate the sections of the sweeps given and keep the
+    /// sections of every other sweep (and their figures) as the file has them, so one
+    /// sweep can be re-rendered without the others' run directories. Without --preamble
+    /// the file's own preamble is kept too.
+    #[arg(long, requires = "results")]
+    pub update: bool,
 }
 
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
     let sweeps = args.sweeps.iter().map(|d| SweepResult::load(d)).collect::<Result<Vec<_>>>()?;
-    let md = render(&sweeps, &args.out)?;
+    let rendered = render(&sweeps, &args.out)?;
     if let Some(results) = &args.results {
         let base = results.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
         // Figure links are relative to --out; make them relative to the results file.
@@ -40,12 +47,20 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
             Ok(rel) => rel.to_path_buf(),
             Err(_) => out_abs.clone(),
         };
-        let preamble = match &args.preamble {
-            Some(p) => std::fs::read_to_string(p).with_context(|| format!("--preamble: cannot read {}", p.display()))?,
-            None => String::new(),
+        let fresh: Vec<(String, String)> =
+            rendered.into_iter().map(|(head, md)| (head, md.replace("](", &format!("]({}/", prefix.display())))).collect();
+        let existing = if args.update {
+            let text = std::fs::read_to_string(results)
+                .with_context(|| format!("--update: cannot read {}; render it once without --update first", results.display()))?;
+            Sections::parse(&text)
+        } else {
+            Sections { preamble: String::new(), sections: Vec::new() }
         };
-        let body = md.replace("](", &format!("]({}/", prefix.display())).replacen("# byzhost results\n\n", "", 1);
-        std::fs::write(results, format!("{preamble}{body}")).with_context(|| format!("--results: cannot write {}", results.display()))?;
+        let mut updated = existing.updated_with(fresh);
+        if let Some(p) = &args.preamble {
+            updated.preamble = std::fs::read_to_string(p).with_context(|| format!("--preamble: cannot read {}", p.display()))?;
+        }
+        std::fs::write(results, updated.to_text()).with_context(|| format!("--results: cannot write {}", results.display()))?;
     }
     for s in &sweeps {
         eprintln!("{}: {} of {} cells complete", s.name, s.complete(), s.cells.len());

@@ -3,6 +3,7 @@
 
 pub mod paper;
 pub mod plots;
+pub mod sections;
 pub mod tables;
 
 use std::collections::BTreeMap;
@@ -112,8 +113,9 @@ impl SweepResult {
     }
 }
 
-/// Writes every figure and `report.md` into `out`; returns the Markdown.
-pub fn render(sweeps: &[SweepResult], out: &Path) -> Result<String> {
+/// Writes every figure and `report.md` into `out`; returns each sweep's section as
+/// (heading, Markdown), in the order given.
+pub fn render(sweeps: &[SweepResult], out: &Path) -> Result<Vec<(String, String)>> {
     // Refuse before touching --out, so a refused call leaves nothing behind.
     for (i, a) in sweeps.iter().enumerate() {
         if let Some(b) = sweeps[..i].iter().find(|b| b.stem() == a.stem()) {
@@ -130,9 +132,28 @@ pub fn render(sweeps: &[SweepResult], out: &Path) -> Result<String> {
     std::fs::create_dir_all(out).with_context(|| format!("--out: cannot create {}", out.display()))?;
     plots::register_font()?;
     let mut md = String::from("# byzhost results\n\n");
+    let mut rendered = Vec::new();
     for sweep in sweeps {
-        md.push_str(&tables::sweep_section(sweep, out)?);
+        remove_figures(out, &sweep.stem())?;
+        let section = tables::sweep_section(sweep, out)?;
+        md.push_str(&section);
+        rendered.push((sections::heading(&sweep.name, &sweep.profile), section));
     }
     std::fs::write(out.join("report.md"), &md).with_context(|| format!("writing {}/report.md", out.display()))?;
-    Ok(md)
+    Ok(rendered)
+}
+
+/// Removes the figures a previous report drew for the sweep with this stem, so that a
+/// figure of a grid value or cell no longer in the sweep does not linger beside the new
+/// ones; other sweeps' figures in `out` are left alone.
+fn remove_figures(out: &Path, stem: &str) -> Result<()> {
+    let entries = std::fs::read_dir(out).with_context(|| format!("--out: cannot list {}", out.display()))?;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((base, ext)) = name.rsplit_once('.') else { continue };
+        if matches!(ext, "png" | "svg") && (base == stem || base.starts_with(&format!("{stem}-"))) {
+            std::fs::remove_file(entry.path()).with_context(|| format!("removing the old figure {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }

@@ -51,7 +51,7 @@ fn curves<'a>(cells: impl Iterator<Item = (String, &'a CellResult)>, by_round: b
 /// The Markdown section of one sweep, drawing its figures into `out`.
 pub fn sweep_section(s: &SweepResult, out: &Path) -> Result<String> {
     let mut md = String::new();
-    let _ = writeln!(md, "## {} — {} profile\n", s.name, s.profile);
+    let _ = writeln!(md, "{}\n", super::sections::heading(&s.name, &s.profile));
     // Cells copied from another sweep name that sweep's folder, as `--reuse` did.
     let mut reused: Vec<String> = s
         .cells
