@@ -329,17 +329,22 @@ mod tests {
         }
     }
 
+    /// A paper-profile sweep of the attack × defense grid `artefact` (fig1 or fig2).
+    fn sweep(artefact: &str, cells: Vec<CellResult>) -> SweepResult {
+        SweepResult {
+            dir: format!("runs/{artefact}-paper").into(),
+            name: artefact.into(),
+            artefact: artefact.into(),
+            profile: "paper".into(),
+            source: format!("{artefact}.toml"),
+            axes: vec!["attack".into(), "defense".into()],
+            cells,
+        }
+    }
+
     #[test]
     fn the_fig1_table_marks_a_collapse_after_the_best_epoch() {
-        let s = SweepResult {
-            dir: "runs/fig1-paper".into(),
-            name: "fig1".into(),
-            artefact: "fig1".into(),
-            profile: "paper".into(),
-            source: "fig1.toml".into(),
-            axes: vec!["attack".into(), "defense".into()],
-            cells: vec![cell("dlie", "dpsgd", 0.7511, 0.1000), cell("dlie", "sim_reweight", 0.8892, 0.8890)],
-        };
+        let s = sweep("fig1", vec![cell("dlie", "dpsgd", 0.7511, 0.1000), cell("dlie", "sim_reweight", 0.8892, 0.8890)]);
         let md = artefact_table(&s);
         let row = |d: &str| md.lines().find(|l| l.starts_with(&format!("| {d} |"))).unwrap().to_string();
         assert!(row("dpsgd").contains("75.11 (0.0010 %) → final 10.00"), "{md}");
@@ -348,15 +353,10 @@ mod tests {
 
     #[test]
     fn a_best_accuracy_bar_of_a_collapsed_run_gives_its_final_accuracy() {
-        let s = SweepResult {
-            dir: "runs/fig2-paper".into(),
-            name: "fig2".into(),
-            artefact: "fig2".into(),
-            profile: "paper".into(),
-            source: "fig2.toml".into(),
-            axes: vec!["attack".into(), "defense".into()],
-            cells: vec![cell("dlie", "bridge", 0.7681, 0.1000), cell("dlie", "sim_reweight", 0.8894, 0.8894), cell("reverse", "bridge", 0.8, 0.8)],
-        };
+        let s = sweep(
+            "fig2",
+            vec![cell("dlie", "bridge", 0.7681, 0.1000), cell("dlie", "sim_reweight", 0.8894, 0.8894), cell("reverse", "bridge", 0.8, 0.8)],
+        );
         let bars = best_accuracy_bars(&s, "attack", Some("dlie"));
         let notes: Vec<(&str, &str)> = bars.iter().map(|(l, _, n)| (l.as_str(), n.as_str())).collect();
         assert_eq!(notes, [("bridge", "76.8 % · CE 0.0010 % → final 10.0 %"), ("sim_reweight", "88.9 % · CE 0.0010 %")]);
