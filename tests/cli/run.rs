@@ -213,6 +213,22 @@ fn resume_after_a_kill_ends_with_the_same_metrics() {
 }
 
 #[test]
+fn resume_without_a_checkpoint_says_so_and_trains_again_to_the_same_metrics() {
+    let s = Scratch::new();
+    let o = small_run(&s, "r", &[]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let expected = outcome(&s.path("r"));
+    // What a committed record of an interrupted run looks like on another machine.
+    std::fs::remove_file(s.path("r/summary.json")).unwrap();
+    std::fs::remove_file(s.path("r/checkpoint.bin")).unwrap();
+    let resumed = s.byzhost().args(["run", "--resume", "--quiet", "--out"]).arg(s.path("r")).output().unwrap();
+    assert!(resumed.status.success(), "{}", stderr_of(&resumed));
+    let err = stderr_of(&resumed);
+    assert!(err.contains("metrics.jsonl holds 2 epochs but the checkpoint covers 0") && err.contains("training again from epoch 1"), "{err}");
+    assert_eq!(outcome(&s.path("r")), expected);
+}
+
+#[test]
 fn resume_refuses_other_settings() {
     let s = Scratch::new();
     assert!(small_run(&s, "r", &["--epochs", "1"]).status.success());

@@ -255,6 +255,17 @@ impl<'a> Simulation<'a> {
             first_epoch = ckpt.epochs_completed;
         }
         if history.len() != first_epoch as usize {
+            // One epoch ahead is the crash window above; more means the checkpoint is
+            // missing or older (run records are committed, checkpoints are not).
+            if history.len() > first_epoch as usize + 1 {
+                eprintln!(
+                    "warning: {}: metrics.jsonl holds {} epochs but the checkpoint covers {first_epoch}{}; training again from epoch {}",
+                    dir.path.display(),
+                    history.len(),
+                    if first_epoch == 0 { " (there is no checkpoint.bin: checkpoints stay on the machine that ran the run)" } else { "" },
+                    first_epoch + 1
+                );
+            }
             history.truncate(first_epoch as usize);
             dir.rewrite_metrics(&history)?;
         }
