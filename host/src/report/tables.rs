@@ -22,6 +22,15 @@ fn best(c: Option<&CellResult>) -> Option<f64> {
     c.and_then(|c| c.summary.as_ref()).and_then(|s| s.best_accuracy)
 }
 
+/// Communication rounds between two accuracy measurements of a cell.
+fn evaluation_interval(c: &CellResult) -> Option<u64> {
+    match c.metrics.as_slice() {
+        [first, second, ..] => Some(second.round - first.round),
+        [only] => Some(only.round),
+        [] => None,
+    }
+}
+
 fn mean_agg_ms(c: &CellResult) -> Option<f64> {
     let v: Vec<f64> = c.metrics.iter().map(|m| m.agg_ms_median).filter(|x| *x > 0.0).collect();
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
@@ -161,7 +170,7 @@ fn artefact_table(s: &SweepResult) -> String {
         }
         "table2" => {
             let _ = writeln!(md, "Table 2 — rounds to the target accuracy and the consensus error there, measured [paper].\n");
-            let _ = writeln!(md, "| τ | rounds | consensus error |\n|---|---|---|");
+            let _ = writeln!(md, "| τ | rounds | consensus error | measured every |\n|---|---|---|---|");
             for (tau, rounds, ce) in paper::TABLE2 {
                 let c = s.cell(&[("tau", &format!("tau{tau}"))]);
                 let sm = c.and_then(|c| c.summary.as_ref());
@@ -169,13 +178,20 @@ fn artefact_table(s: &SweepResult) -> String {
                 let ce_there = reached.and_then(|r| c?.metrics.iter().find(|m| m.round == r)?.consensus_error);
                 let _ = writeln!(
                     md,
-                    "| {tau} | {} [{}] | {} [{}] |",
+                    "| {tau} | {} [{}] | {} [{}] | {} |",
                     reached.map_or("not reached".into(), |r| r.to_string()),
                     rounds.map_or("N/A".into(), |r| r.to_string()),
                     sci_pct(ce_there),
                     ce.map_or("N/A".into(), |v| format!("{v} %")),
+                    c.and_then(evaluation_interval).map_or("–".into(), |r| format!("{r} rounds")),
                 );
             }
+            let _ = writeln!(
+                md,
+                "\nAccuracy is measured after each evaluated epoch, not after every round, so a measured count is the \
+                 first evaluated round at or above the target: up to one interval (the last column) later than the round \
+                 the target was first crossed."
+            );
         }
         "table3" => {
             let _ = writeln!(md, "Table 3 — best mean accuracy % and aggregation time per node-round (s), measured [paper].\n");
@@ -329,6 +345,17 @@ mod tests {
         }
     }
 
+    /// The metrics of an epoch that ends at `round` with mean accuracy `acc`.
+    fn epoch_metrics(e: u32, round: u32, acc: f64) -> crate::sim::metrics::EpochMetrics {
+        serde_json::from_value(serde_json::json!({
+            "epoch": e, "round": round, "accuracy_mean": acc, "accuracy_min": acc, "accuracy_max": acc,
+            "consensus_error": 1e-5 * e as f64, "train_loss": 0.5, "agg_ms_median": 1.0, "agg_ms_p95": 1.0,
+            "attack_ms_total": 0.0, "time_train_s": 1.0, "time_aggregate_s": 1.0, "time_eval_s": 1.0,
+            "train_samples_per_s": 1.0, "diverged": false,
+        }))
+        .unwrap()
+    }
+
     /// A paper-profile sweep of the attack × defense grid `artefact` (fig1 or fig2).
     fn sweep(artefact: &str, cells: Vec<CellResult>) -> SweepResult {
         SweepResult {
@@ -365,15 +392,7 @@ mod tests {
 
     #[test]
     fn a_curve_of_an_unfinished_cell_says_how_far_it_got() {
-        let epoch = |e: u32, acc: f64| -> crate::sim::metrics::EpochMetrics {
-            serde_json::from_value(serde_json::json!({
-                "epoch": e, "round": e * 20, "accuracy_mean": acc, "accuracy_min": acc, "accuracy_max": acc,
-                "consensus_error": 1e-5, "train_loss": 0.5, "agg_ms_median": 1.0, "agg_ms_p95": 1.0,
-                "attack_ms_total": 0.0, "time_train_s": 1.0, "time_aggregate_s": 1.0, "time_eval_s": 1.0,
-                "train_samples_per_s": 1.0, "diverged": false,
-            }))
-            .unwrap()
-        };
+        let epoch = |e: u32, acc: f64| epoch_metrics(e, e * 20, acc);
         let mut running = cell("random", "bridge", 0.0, 0.0);
         running.summary = None;
         running.metrics = vec![epoch(1, 0.5), epoch(2, 0.6)];
@@ -383,5 +402,22 @@ mod tests {
         assert_eq!(series[0].0, "bridge (incomplete, 2 epochs)");
         assert_eq!(series[0].1, vec![(1.0, 50.0), (2.0, 60.0)]);
         assert_eq!(series[1].0, "sim_reweight", "a finished cell keeps its plain name");
+    }
+
+    #[test]
+    fn the_table2_rows_give_the_round_and_consensus_error_at_the_target_and_how_often_accuracy_was_measured() {
+        // τ = 2 at n = 50: 10 rounds per epoch; the target is first met at the third epoch.
+        let mut tau2 = cell("reverse", "sim_reweight", 0.86, 0.86);
+        tau2.label = "tau2".into();
+        tau2.coordinates = BTreeMap::from([("tau".to_string(), "tau2".to_string())]);
+        tau2.metrics = vec![epoch_metrics(1, 10, 0.70), epoch_metrics(2, 20, 0.84), epoch_metrics(3, 30, 0.86)];
+        tau2.summary.as_mut().unwrap().rounds_to_target = Some(30);
+        let mut s = sweep("table2", vec![tau2]);
+        s.axes = vec!["tau".into()];
+        let md = artefact_table(&s);
+        let row = |t: &str| md.lines().find(|l| l.starts_with(&format!("| {t} |"))).unwrap().to_string();
+        assert_eq!(row("2"), "| 2 | 30 [273] | 0.0030 % [0.00936 %] | 10 rounds |", "{md}");
+        assert_eq!(row("5"), "| 5 | not reached [142] | – [0.0689 %] | – |", "a cell not run has no interval:\n{md}");
+        assert!(md.contains("up to one interval"), "{md}");
     }
 }
