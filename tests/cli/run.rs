@@ -139,11 +139,15 @@ fn run_directory_holds_config_policies_metrics_summary_and_checkpoint() {
     for key in ["best_accuracy", "consensus_error_at_best", "rounds_to_target"] {
         assert!(sm.get(key).is_some(), "summary lacks {key}");
     }
+    // The machine that computed it: metrics are bit-reproducible on one kind of CPU only.
+    assert!(sm["machine"]["cpu"].as_str().is_some_and(|c| !c.is_empty()), "{sm}");
+    assert!(sm["machine"]["logical_cores"].as_u64().is_some_and(|n| n >= 1), "{sm}");
     let policies: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("policies.json")).unwrap()).unwrap();
     assert_eq!(policies["defense"]["sha256"].as_str().unwrap().len(), 64);
     // The table on stdout.
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("best mean accuracy") && table.contains("consensus error at best"), "{table}");
+    assert!(table.contains("computed on"), "{table}");
 }
 
 #[test]

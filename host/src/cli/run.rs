@@ -246,5 +246,8 @@ fn print_table(s: &crate::sim::metrics::Summary, out: &std::path::Path) {
     if let Some(mib) = s.peak_rss_mib {
         println!("peak memory              {mib:.0} MiB");
     }
+    if let Some(m) = &s.machine {
+        println!("computed on              {}", m.describe());
+    }
     println!("results                  {}", out.display());
 }

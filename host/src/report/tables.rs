@@ -80,6 +80,7 @@ pub fn sweep_section(s: &SweepResult, out: &Path) -> Result<String> {
         s.complete(),
         s.cells.len()
     );
+    md.push_str(&machines_line(s));
     md.push_str(&artefact_table(s));
     md.push_str(&figures(s, out)?);
     let _ = writeln!(md, "\n<details><summary>Every cell</summary>\n");
@@ -107,6 +108,24 @@ pub fn sweep_section(s: &SweepResult, out: &Path) -> Result<String> {
     }
     let _ = writeln!(md, "\n</details>\n");
     Ok(md)
+}
+
+/// Which machines computed the finished cells, with how many each: runs are
+/// bit-reproducible on one kind of CPU only (see `sim::machine`).
+fn machines_line(s: &SweepResult) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for sm in s.cells.iter().filter_map(|c| c.summary.as_ref()) {
+        let name = sm.machine.as_ref().map_or("not recorded".to_string(), |m| m.describe());
+        match counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, k)) => *k += 1,
+            None => counts.push((name, 1)),
+        }
+    }
+    if counts.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = counts.iter().map(|(n, k)| format!("{n}: {k} {}", if *k == 1 { "cell" } else { "cells" })).collect();
+    format!("Computed on {}.\n\n", list.join("; "))
 }
 
 /// A cell whose final accuracy is this many points below its best is marked as collapsed.
@@ -419,5 +438,26 @@ mod tests {
         assert_eq!(row("2"), "| 2 | 30 [273] | 0.0030 % [0.00936 %] | 10 rounds |", "{md}");
         assert_eq!(row("5"), "| 5 | not reached [142] | – [0.0689 %] | – |", "a cell not run has no interval:\n{md}");
         assert!(md.contains("up to one interval"), "{md}");
+    }
+
+    #[test]
+    fn a_section_says_which_machines_computed_its_cells() {
+        let machine = crate::sim::machine::Machine {
+            cpu: "Intel(R) Xeon(R) Processor".into(),
+            vector_isa: "avx512".into(),
+            logical_cores: 2,
+            kernel_pins: Vec::new(),
+        };
+        let mut cells = vec![cell("dlie", "dpsgd", 0.7, 0.7), cell("dlie", "bridge", 0.7, 0.7), cell("dlie", "tvnorm", 0.7, 0.7)];
+        for c in &mut cells[..2] {
+            c.summary.as_mut().unwrap().machine = Some(machine.clone());
+        }
+        let mut unfinished = cell("dlie", "mozi", 0.0, 0.0);
+        unfinished.summary = None;
+        cells.push(unfinished);
+        assert_eq!(
+            machines_line(&sweep("fig1", cells)),
+            "Computed on Intel(R) Xeon(R) Processor (avx512, 2 logical cores): 2 cells; not recorded: 1 cell.\n\n"
+        );
     }
 }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::machine::Machine;
+
 /// One line of `metrics.jsonl`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct EpochMetrics {
@@ -49,6 +51,10 @@ pub struct Summary {
     pub wall_time_s: f64,
     /// Peak resident memory of the process (VmHWM), when the OS reports it.
     pub peak_rss_mib: Option<f64>,
+    /// The machine that computed the run (absent in summaries written before it was
+    /// recorded).
+    #[serde(default)]
+    pub machine: Option<Machine>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -84,6 +90,7 @@ impl Summary {
             diverged_at: None,
             wall_time_s: 0.0,
             peak_rss_mib: peak_rss_mib(),
+            machine: Some(Machine::this()),
         }
     }
 }
