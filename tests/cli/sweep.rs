@@ -247,6 +247,8 @@ fn report_update_regenerates_only_the_given_sweeps_sections_and_figures() {
     assert!(s.path("figs/first-quick.png").is_file(), "the kept section's figures stay");
     assert!(s.path("figs/second-quick.png").is_file());
     assert!(!s.path("figs/second-quick-stale.png").exists(), "a re-rendered sweep's old figures are removed");
+    let report_md = std::fs::read_to_string(s.path("figs/report.md")).unwrap();
+    assert!(report_md.contains("## first — quick profile") && report_md.contains("## second — quick profile"), "{report_md}");
 
     // Updating the second sweep again replaces its section rather than adding another.
     let o = report(&["second", "--out", "figs", "--results", "RESULTS.md", "--update"]);

@@ -27,14 +27,14 @@ pub struct ReportArgs {
     /// Update --results in place: regenerate the sections of the sweeps given and keep the
     /// sections of every other sweep (and their figures) as the file has them, so one
     /// sweep can be re-rendered without the others' run directories. Without --preamble
-    /// the file's own preamble is kept too.
+    /// the file's own preamble is kept too. --out's report.md is updated the same way.
     #[arg(long, requires = "results")]
     pub update: bool,
 }
 
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
     let sweeps = args.sweeps.iter().map(|d| SweepResult::load(d)).collect::<Result<Vec<_>>>()?;
-    let rendered = render(&sweeps, &args.out)?;
+    let rendered = render(&sweeps, &args.out, args.update)?;
     if let Some(results) = &args.results {
         let base = results.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
         // Figure links are relative to --out; make them relative to the results file.

@@ -13,6 +13,7 @@ use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
 use crate::sim::metrics::{EpochMetrics, Summary};
+use sections::Sections;
 
 /// One cell of a sweep as found on disk.
 pub struct CellResult {
@@ -114,8 +115,9 @@ impl SweepResult {
 }
 
 /// Writes every figure and `report.md` into `out`; returns each sweep's section as
-/// (heading, Markdown), in the order given.
-pub fn render(sweeps: &[SweepResult], out: &Path) -> Result<Vec<(String, String)>> {
+/// (heading, Markdown), in the order given. With `update`, an existing `report.md` keeps
+/// the sections of sweeps not given (as `report --update` does for the results file).
+pub fn render(sweeps: &[SweepResult], out: &Path, update: bool) -> Result<Vec<(String, String)>> {
     // Refuse before touching --out, so a refused call leaves nothing behind.
     for (i, a) in sweeps.iter().enumerate() {
         if let Some(b) = sweeps[..i].iter().find(|b| b.stem() == a.stem()) {
@@ -131,15 +133,15 @@ pub fn render(sweeps: &[SweepResult], out: &Path) -> Result<Vec<(String, String)
     }
     std::fs::create_dir_all(out).with_context(|| format!("--out: cannot create {}", out.display()))?;
     plots::register_font()?;
-    let mut md = String::from("# byzhost results\n\n");
     let mut rendered = Vec::new();
     for sweep in sweeps {
         remove_figures(out, &sweep.stem())?;
-        let section = tables::sweep_section(sweep, out)?;
-        md.push_str(&section);
-        rendered.push((sections::heading(&sweep.name, &sweep.profile), section));
+        rendered.push((sections::heading(&sweep.name, &sweep.profile), tables::sweep_section(sweep, out)?));
     }
-    std::fs::write(out.join("report.md"), &md).with_context(|| format!("writing {}/report.md", out.display()))?;
+    let path = out.join("report.md");
+    let previous = if update { std::fs::read_to_string(&path).ok() } else { None };
+    let report = previous.map_or(Sections { preamble: "# byzhost results\n\n".into(), sections: Vec::new() }, |t| Sections::parse(&t));
+    std::fs::write(&path, report.updated_with(rendered.clone()).to_text()).with_context(|| format!("writing {}", path.display()))?;
     Ok(rendered)
 }
 
