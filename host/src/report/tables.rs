@@ -115,7 +115,7 @@ pub fn sweep_section(s: &SweepResult, out: &Path) -> Result<String> {
 fn machines_line(s: &SweepResult) -> String {
     let mut counts: Vec<(String, usize)> = Vec::new();
     for sm in s.cells.iter().filter_map(|c| c.summary.as_ref()) {
-        let name = sm.machine.as_ref().map_or("not recorded".to_string(), |m| m.describe());
+        let name = sm.machine.as_ref().map_or("machine not recorded".to_string(), |m| m.describe());
         match counts.iter_mut().find(|(n, _)| *n == name) {
             Some((_, k)) => *k += 1,
             None => counts.push((name, 1)),
@@ -125,7 +125,7 @@ fn machines_line(s: &SweepResult) -> String {
         return String::new();
     }
     let list: Vec<String> = counts.iter().map(|(n, k)| format!("{n}: {k} {}", if *k == 1 { "cell" } else { "cells" })).collect();
-    format!("Computed on {}.\n\n", list.join("; "))
+    format!("Computed on: {}.\n\n", list.join("; "))
 }
 
 /// A cell whose final accuracy is this many points below its best is marked as collapsed.
@@ -457,7 +457,7 @@ mod tests {
         cells.push(unfinished);
         assert_eq!(
             machines_line(&sweep("fig1", cells)),
-            "Computed on Intel(R) Xeon(R) Processor (avx512, 2 logical cores): 2 cells; not recorded: 1 cell.\n\n"
+            "Computed on: Intel(R) Xeon(R) Processor (avx512, 2 logical cores): 2 cells; machine not recorded: 1 cell.\n\n"
         );
     }
 }
