@@ -54,7 +54,7 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
                 .with_context(|| format!("--update: cannot read {}; render it once without --update first", results.display()))?;
             Sections::parse(&text)
         } else {
-            Sections { preamble: String::new(), sections: Vec::new() }
+            Sections::empty("")
         };
         let mut updated = existing.updated_with(fresh);
         if let Some(p) = &args.preamble {

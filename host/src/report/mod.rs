@@ -140,7 +140,7 @@ pub fn render(sweeps: &[SweepResult], out: &Path, update: bool) -> Result<Vec<(S
     }
     let path = out.join("report.md");
     let previous = if update { std::fs::read_to_string(&path).ok() } else { None };
-    let report = previous.map_or(Sections { preamble: "# byzhost results\n\n".into(), sections: Vec::new() }, |t| Sections::parse(&t));
+    let report = previous.map_or_else(|| Sections::empty("# byzhost results\n\n"), |t| Sections::parse(&t));
     std::fs::write(&path, report.updated_with(rendered.clone()).to_text()).with_context(|| format!("writing {}", path.display()))?;
     Ok(rendered)
 }

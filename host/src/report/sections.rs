@@ -25,6 +25,11 @@ pub struct Sections {
 }
 
 impl Sections {
+    /// A file with this preamble and no section yet.
+    pub fn empty(preamble: &str) -> Sections {
+        Sections { preamble: preamble.to_string(), sections: Vec::new() }
+    }
+
     pub fn parse(text: &str) -> Sections {
         let mut preamble = String::new();
         let mut sections: Vec<(String, String)> = Vec::new();
