@@ -150,10 +150,11 @@ pub fn render(sweeps: &[SweepResult], out: &Path, update: bool) -> Result<Vec<(S
 /// ones; other sweeps' figures in `out` are left alone.
 fn remove_figures(out: &Path, stem: &str) -> Result<()> {
     let entries = std::fs::read_dir(out).with_context(|| format!("--out: cannot list {}", out.display()))?;
+    let cell_prefix = format!("{stem}-");
     for entry in entries.filter_map(|e| e.ok()) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some((base, ext)) = name.rsplit_once('.') else { continue };
-        if matches!(ext, "png" | "svg") && (base == stem || base.starts_with(&format!("{stem}-"))) {
+        if matches!(ext, "png" | "svg") && (base == stem || base.starts_with(&cell_prefix)) {
             std::fs::remove_file(entry.path()).with_context(|| format!("removing the old figure {}", entry.path().display()))?;
         }
     }
