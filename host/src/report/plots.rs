@@ -167,10 +167,18 @@ fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, y_la
             Rectangle::new([(x - WIDTH / 2.0, 0.0), (x + WIDTH / 2.0, *v)], color.filled())
         }))
         .map_err(err)?;
-    let note_style = TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
-    chart
-        .draw_series(bars.iter().enumerate().map(|(i, (_, v, note))| Text::new(note.clone(), (i as f64, *v + y_max * 0.01), note_style.clone())))
-        .map_err(err)?;
+    // A note on one line ("88.9 % · CE 0.0041 % → final 10.0 %") is wider than a bar's slot
+    // and runs into its neighbours', so each part goes on its own line, stacked above the bar.
+    const NOTE_PX: i32 = 13;
+    let note_style = TextStyle::from(("sans-serif", NOTE_PX).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
+    for (i, (_, v, note)) in bars.iter().enumerate() {
+        let lines = note_lines(note);
+        let (x, y) = chart.backend_coord(&(i as f64, *v + y_max * 0.01));
+        for (k, line) in lines.iter().enumerate() {
+            let above = (lines.len() - 1 - k) as i32 * (NOTE_PX + 2);
+            root.draw(&Text::new(line.clone(), (x, y - above), note_style.clone())).map_err(err)?;
+        }
+    }
     let label_style = TextStyle::from(("sans-serif", 14).into_font());
     let label_style = if upright {
         label_style.transform(FontTransform::Rotate90).pos(Pos::new(HPos::Left, VPos::Center))
@@ -184,6 +192,12 @@ fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, y_la
     root.present().map_err(err)
 }
 
+/// The lines a bar's note is drawn on: its " · "-separated parts, and a collapse ("→ final …")
+/// on a line of its own.
+fn note_lines(note: &str) -> Vec<String> {
+    note.split(" · ").flat_map(|part| part.split(" → ").enumerate().map(|(k, s)| if k == 0 { s.to_string() } else { format!("→ {s}") })).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +209,13 @@ mod tests {
         let values: Vec<(String, f64)> = labels.iter().enumerate().map(|(i, l)| (l.clone(), 1.0 + i as f64)).collect();
         bar_chart(&dir.path().join("bars"), "title", "y", &values).unwrap();
         (std::fs::read_to_string(dir.path().join("bars.svg")).unwrap(), labels)
+    }
+
+    #[test]
+    fn a_bar_note_is_split_into_lines_that_fit_a_slot() {
+        assert_eq!(note_lines("77.9 % · CE 0.0004 % → final 10.0 %"), ["77.9 %", "CE 0.0004 %", "→ final 10.0 %"]);
+        assert_eq!(note_lines("88.9 % · CE 0.0041 %"), ["88.9 %", "CE 0.0041 %"]);
+        assert_eq!(note_lines(""), [""]);
     }
 
     #[test]
