@@ -325,8 +325,9 @@ fn figures(s: &SweepResult, out: &Path) -> Result<String> {
 /// The bars of one best-accuracy panel: the cells whose `first` axis is `group` (every cell
 /// when `None`), each annotated with the consensus error at its best epoch and, when the run
 /// collapsed afterwards, its final accuracy, so that the panel does not show a failed
-/// defense as a 75 % one.
-fn best_accuracy_bars(s: &SweepResult, first: &str, group: Option<&str>) -> Vec<(String, f64, String)> {
+/// defense as a 75 % one. Each part of the note is a line of its own, so that notes fit
+/// their bars' slots.
+fn best_accuracy_bars(s: &SweepResult, first: &str, group: Option<&str>) -> Vec<(String, f64, Vec<String>)> {
     s.cells
         .iter()
         .filter(|c| group.is_none() || c.coordinates.get(first).map(String::as_str) == group)
@@ -337,8 +338,9 @@ fn best_accuracy_bars(s: &SweepResult, first: &str, group: Option<&str>) -> Vec<
                 Some(_) => other_axes_label(s, c),
             };
             let acc = summary.best_accuracy? * 100.0;
-            let collapse = collapsed_to(summary).map_or(String::new(), |f| format!(" → final {:.1} %", f * 100.0));
-            Some((label, acc, format!("{acc:.1} % · CE {}{collapse}", sci_pct(summary.consensus_error_at_best))))
+            let mut note = vec![format!("{acc:.1} %"), format!("CE {}", sci_pct(summary.consensus_error_at_best))];
+            note.extend(collapsed_to(summary).map(|f| format!("→ final {:.1} %", f * 100.0)));
+            Some((label, acc, note))
         })
         .collect()
 }
@@ -404,8 +406,8 @@ mod tests {
             vec![cell("dlie", "bridge", 0.7681, 0.1000), cell("dlie", "sim_reweight", 0.8894, 0.8894), cell("reverse", "bridge", 0.8, 0.8)],
         );
         let bars = best_accuracy_bars(&s, "attack", Some("dlie"));
-        let notes: Vec<(&str, &str)> = bars.iter().map(|(l, _, n)| (l.as_str(), n.as_str())).collect();
-        assert_eq!(notes, [("bridge", "76.8 % · CE 0.0010 % → final 10.0 %"), ("sim_reweight", "88.9 % · CE 0.0010 %")]);
+        let notes: Vec<(&str, Vec<&str>)> = bars.iter().map(|(l, _, n)| (l.as_str(), n.iter().map(String::as_str).collect())).collect();
+        assert_eq!(notes, [("bridge", vec!["76.8 %", "CE 0.0010 %", "→ final 10.0 %"]), ("sim_reweight", vec!["88.9 %", "CE 0.0010 %"])]);
         assert!((bars[0].1 - 76.81).abs() < 1e-9, "the bar's height is still the best epoch's accuracy");
     }
 
