@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing and builds everything; safe to run any number of times.
-#   1. the wasm32-unknown-unknown Rust target (policy components),
+#   1. the wasm32-unknown-unknown Rust target (policy components) and rustfmt,
 #   2. libtorch (PyTorch 2.13.0 from PyPI) into a shared cache venv (see scripts/env.sh),
 #   3. the host (release) and every policy and fixture component.
 set -euo pipefail
@@ -10,6 +10,9 @@ source scripts/env.sh
 
 rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
   || rustup target add wasm32-unknown-unknown
+# rustfmt: scripts/test.sh checks the formatting of the host, its tests and fixtures.
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' \
+  || rustup component add rustfmt
 
 # The marker is written only after a complete install, so an interrupted download is
 # redone rather than mistaken for a working libtorch.

@@ -54,7 +54,16 @@ fn inputs(k: usize) -> Inputs {
 }
 
 fn context(k: usize) -> Context {
-    Context { round: 0, epoch: 0, node: 0, neighbors: (1..=k as u32).collect(), neighbor_degrees: vec![k as u32; k], lr: 0.1, dim: D as u32, seed: 0 }
+    Context {
+        round: 0,
+        epoch: 0,
+        node: 0,
+        neighbors: (1..=k as u32).collect(),
+        neighbor_degrees: vec![k as u32; k],
+        lr: 0.1,
+        dim: D as u32,
+        seed: 0,
+    }
 }
 
 fn time(call: impl FnMut() -> Vec<f32>) -> (Duration, Duration, Vec<f32>) {
@@ -104,7 +113,16 @@ fn main() {
         policy.configure(&byz_policy_sdk::Params::resolve(&sim_reweight::SimReweight::info().params, Vec::new()).unwrap()).unwrap();
         let sdk_ctx = {
             let c = context(k);
-            byz_policy_sdk::Context { round: 0, epoch: 0, node: 0, neighbors: c.neighbors, neighbor_degrees: c.neighbor_degrees, lr: 0.1, dim: D as u32, seed: 0 }
+            byz_policy_sdk::Context {
+                round: 0,
+                epoch: 0,
+                node: 0,
+                neighbors: c.neighbors,
+                neighbor_degrees: c.neighbor_degrees,
+                lr: 0.1,
+                dim: D as u32,
+                seed: 0,
+            }
         };
         let mut env = NativeEnv::new(0);
         let (n_med, n_min, n_out) = time(|| policy.aggregate(&sdk_ctx, &x.prev, &x.local, &x.received, &mut env).unwrap());

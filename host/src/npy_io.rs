@@ -19,10 +19,7 @@ pub fn read_f32(path: &Path, flag: &str, ndim: usize) -> Result<Array> {
     let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{flag}: {} is not a valid .npy file", path.display()))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     if shape.len() != ndim {
-        bail!(
-            "{flag}: {} has shape {shape:?}, but a {ndim}-dimensional float32 array is expected",
-            path.display()
-        );
+        bail!("{flag}: {} has shape {shape:?}, but a {ndim}-dimensional float32 array is expected", path.display());
     }
     if npy.order() != npyz::Order::C {
         bail!("{flag}: {} is Fortran-ordered; save it C-ordered (numpy's default)", path.display());
@@ -30,11 +27,7 @@ pub fn read_f32(path: &Path, flag: &str, ndim: usize) -> Result<Array> {
     let dtype = npy.dtype();
     let is_f32 = matches!(&dtype, npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4);
     if !is_f32 {
-        bail!(
-            "{flag}: {} has dtype {}, but float32 is expected (use arr.astype(np.float32))",
-            path.display(),
-            dtype.descr()
-        );
+        bail!("{flag}: {} has dtype {}, but float32 is expected (use arr.astype(np.float32))", path.display(), dtype.descr());
     }
     let data = npy.into_vec::<f32>().with_context(|| format!("{flag}: {} is truncated or corrupt", path.display()))?;
     Ok(Array { shape, data })

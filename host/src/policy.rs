@@ -108,15 +108,13 @@ pub fn parse_params(specs: &[ParamSpec], assignments: &[String]) -> Result<Vec<(
     assignments
         .iter()
         .map(|a| {
-            let (name, text) = a
-                .split_once('=')
-                .ok_or_else(|| format!("parameter `{a}` must be written NAME=VALUE"))?;
+            let (name, text) = a.split_once('=').ok_or_else(|| format!("parameter `{a}` must be written NAME=VALUE"))?;
             let name = name.trim().to_string();
             let text = text.trim();
             let value = match specs.iter().find(|s| s.name == name) {
-                Some(spec) => ParamValue::parse_as(spec.ty, text).ok_or_else(|| {
-                    format!("parameter `{name}` must be {:?}, got `{text}`", spec.ty)
-                })?,
+                Some(spec) => {
+                    ParamValue::parse_as(spec.ty, text).ok_or_else(|| format!("parameter `{name}` must be {:?}, got `{text}`", spec.ty))?
+                }
                 None => ParamValue::guess(text),
             };
             Ok((name, value))
@@ -185,12 +183,7 @@ mod tests {
 
     #[test]
     fn params_are_typed_by_the_spec() {
-        let specs = vec![ParamSpec {
-            name: "c".into(),
-            ty: ParamType::Float,
-            default: ParamValue::Float(5.0),
-            description: String::new(),
-        }];
+        let specs = vec![ParamSpec { name: "c".into(), ty: ParamType::Float, default: ParamValue::Float(5.0), description: String::new() }];
         let p = parse_params(&specs, &["c=3".into(), "other=on".into()]).unwrap();
         assert_eq!(p[0], ("c".into(), ParamValue::Float(3.0)));
         assert_eq!(p[1], ("other".into(), ParamValue::Boolean(true)));

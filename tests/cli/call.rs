@@ -1,6 +1,6 @@
 //! `byzhost call`: one invocation on .npy vectors, exact results, clear input errors.
 
-use crate::support::{has_error_class, assert_no_host_panic, component, stderr_of, Scratch};
+use crate::support::{assert_no_host_panic, component, has_error_class, stderr_of, Scratch};
 
 /// 3 neighbours x 5 coordinates, hand-checked.
 const LOCAL: [f32; 5] = [1.0, 2.0, 3.0, 4.0, 5.0];

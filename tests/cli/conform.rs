@@ -167,7 +167,11 @@ fn the_template_walkthrough_builds_conforms_and_runs() {
     let sdk = repo_root().join("policies/sdk");
     let text = std::fs::read_to_string(&manifest).unwrap();
     assert!(text.contains("path = \"../../policies/sdk\""), "the template must depend on the SDK by that path:\n{text}");
-    std::fs::write(&manifest, text.replace("../../policies/sdk", sdk.to_str().unwrap()).replace("name = \"template-median\"", "name = \"my-median\"")).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("../../policies/sdk", sdk.to_str().unwrap()).replace("name = \"template-median\"", "name = \"my-median\""),
+    )
+    .unwrap();
 
     // The crate's own .cargo/config.toml supplies the wasm rustflags; a shared target dir
     // under the workspace's keeps reruns incremental.

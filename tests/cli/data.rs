@@ -24,9 +24,7 @@ fn serve(status: &'static str, body: &'static [u8], requests: usize) -> String {
 }
 
 fn leftovers(s: &Scratch) -> Vec<String> {
-    std::fs::read_dir(s.path("fm"))
-        .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default()
+    std::fs::read_dir(s.path("fm")).map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{has_error_class, assert_no_host_panic, component, stderr_of, Scratch};
+use crate::support::{assert_no_host_panic, component, has_error_class, stderr_of, Scratch};
 
 /// Runs a fixture defense on small inputs with a 500 ms deadline and a 128 MiB cap;
 /// returns stderr and the wall time.

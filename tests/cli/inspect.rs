@@ -2,7 +2,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::support::{has_error_class, component, stderr_of, Scratch};
+use crate::support::{component, has_error_class, stderr_of, Scratch};
 
 #[test]
 fn inspect_shows_kind_name_wit_version_params_and_sha256() {

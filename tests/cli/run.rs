@@ -25,11 +25,7 @@ fn small_run(s: &Scratch, out: &str, extra: &[&str]) -> std::process::Output {
 }
 
 fn metrics(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// The metrics that must be reproducible (timings are not).
@@ -58,7 +54,11 @@ fn same_seed_gives_identical_metrics() {
     let (a, b) = (outcome(&s.path("a")), outcome(&s.path("b")));
     assert_eq!(a.len(), 2);
     assert_eq!(a, b);
-    let o = small_run(&s, "c", &["--attack", reverse.to_str().unwrap(), "--topology", "static", "--nodes", "6", "--edge-prob", "0.9", "--seed", "8"]);
+    let o = small_run(
+        &s,
+        "c",
+        &["--attack", reverse.to_str().unwrap(), "--topology", "static", "--nodes", "6", "--edge-prob", "0.9", "--seed", "8"],
+    );
     assert!(o.status.success(), "{}", stderr_of(&o));
     assert_ne!(a, outcome(&s.path("c")), "a different seed should change the run");
 }
@@ -76,8 +76,20 @@ fn results_do_not_depend_on_the_number_of_aggregation_threads() {
             let o = small_run(
                 &s,
                 &out,
-                &["--nodes", "8", "--topology", "static", "--edge-prob", "0.8", "--attack", dlie.to_str().unwrap(), "--agg-threads", threads,
-                  "--defense", policy.to_str().unwrap()],
+                &[
+                    "--nodes",
+                    "8",
+                    "--topology",
+                    "static",
+                    "--edge-prob",
+                    "0.8",
+                    "--attack",
+                    dlie.to_str().unwrap(),
+                    "--agg-threads",
+                    threads,
+                    "--defense",
+                    policy.to_str().unwrap(),
+                ],
             );
             assert!(o.status.success(), "{defense} --agg-threads {threads}: {}", stderr_of(&o));
         }
@@ -128,7 +140,9 @@ fn run_directory_holds_config_policies_metrics_summary_and_checkpoint() {
     let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
     assert!(config.contains("nodes = 5") && config.contains("batch_size = 200"), "{config}");
     let m = metrics(&dir);
-    for key in ["epoch", "round", "accuracy_mean", "accuracy_min", "accuracy_max", "consensus_error", "train_loss", "agg_ms_median", "agg_ms_p95"] {
+    for key in
+        ["epoch", "round", "accuracy_mean", "accuracy_min", "accuracy_max", "consensus_error", "train_loss", "agg_ms_median", "agg_ms_p95"]
+    {
         assert!(m[0].get(key).is_some(), "metrics lack {key}");
     }
     assert_eq!(m[1]["round"], 10);
@@ -228,7 +242,10 @@ fn resume_without_a_checkpoint_says_so_and_trains_again_to_the_same_metrics() {
     let resumed = s.byzhost().args(["run", "--resume", "--quiet", "--out"]).arg(s.path("r")).output().unwrap();
     assert!(resumed.status.success(), "{}", stderr_of(&resumed));
     let err = stderr_of(&resumed);
-    assert!(err.contains("metrics.jsonl holds 2 epochs but the checkpoint covers 0") && err.contains("training again from epoch 1"), "{err}");
+    assert!(
+        err.contains("metrics.jsonl holds 2 epochs but the checkpoint covers 0") && err.contains("training again from epoch 1"),
+        "{err}"
+    );
     assert_eq!(outcome(&s.path("r")), expected);
 }
 

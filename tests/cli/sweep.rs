@@ -61,7 +61,9 @@ fn results(dir: &Path) -> Vec<Vec<Value>> {
                 .map(|l| {
                     let mut v: Value = serde_json::from_str(l).unwrap();
                     let o = v.as_object_mut().unwrap();
-                    o.retain(|k, _| !k.starts_with("time_") && !k.starts_with("agg_ms") && k != "attack_ms_total" && k != "train_samples_per_s");
+                    o.retain(|k, _| {
+                        !k.starts_with("time_") && !k.starts_with("agg_ms") && k != "attack_ms_total" && k != "train_samples_per_s"
+                    });
                     v
                 })
                 .collect()
@@ -117,7 +119,11 @@ fn a_killed_sweep_restarted_equals_an_uninterrupted_one() {
 
     // Everything complete now: a third start runs nothing.
     let again = s.byzhost().arg("sweep").arg(&grid).arg("--out").arg(s.path("cut")).output().unwrap();
-    assert!(String::from_utf8_lossy(&again.stdout).contains("4 cells: 4 already complete, 0 reused, 0 run"), "{}", String::from_utf8_lossy(&again.stdout));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("4 cells: 4 already complete, 0 reused, 0 run"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
 }
 
 #[test]
@@ -132,9 +138,22 @@ fn an_unknown_profile_is_an_error_listing_the_profiles() {
 fn only_runs_the_named_cells_and_rejects_unknown_labels() {
     let s = Scratch::new();
     let grid = grid(&s);
-    let o = s.byzhost().arg("sweep").arg(&grid).args(["--only", "reverse__dpsgd"]).arg("--out").arg(s.path("some")).env_remove("BYZHOST_DATA").output().unwrap();
+    let o = s
+        .byzhost()
+        .arg("sweep")
+        .arg(&grid)
+        .args(["--only", "reverse__dpsgd"])
+        .arg("--out")
+        .arg(s.path("some"))
+        .env_remove("BYZHOST_DATA")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr_of(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("1 cells: 0 already complete, 0 reused, 1 run"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("1 cells: 0 already complete, 0 reused, 1 run"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     for cell in CELLS {
         assert_eq!(s.path("some").join(cell).join("summary.json").exists(), cell == "reverse__dpsgd", "{cell}");
     }
@@ -189,12 +208,7 @@ fn report_renders_figures_and_tables_from_a_sweep() {
     }
 
     // RESULTS.md links the figures relative to itself, so they render on a repository page.
-    let o = s
-        .byzhost()
-        .current_dir(s.path(""))
-        .args(["report", "sw", "--out", "figs", "--results", "RESULTS.md"])
-        .output()
-        .unwrap();
+    let o = s.byzhost().current_dir(s.path("")).args(["report", "sw", "--out", "figs", "--results", "RESULTS.md"]).output().unwrap();
     assert!(o.status.success(), "{}", stderr_of(&o));
     let results = std::fs::read_to_string(s.path("RESULTS.md")).unwrap();
     assert!(results.contains("](figs/tiny-quick-none.png)"), "{results}");
@@ -293,7 +307,11 @@ seed = 2
 
     let o = sweep("o", &[]);
     assert!(o.status.success(), "{}", stderr_of(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("2 cells: 0 already complete, 1 reused, 1 run"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("2 cells: 0 already complete, 1 reused, 1 run"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let adopted = s.path("o").join("same");
     for file in ["metrics.jsonl", "summary.json", "config.toml", "policies.json"] {
         assert_eq!(std::fs::read(adopted.join(file)).unwrap(), std::fs::read(donor_run.join(file)).unwrap(), "{file} is the donor's");

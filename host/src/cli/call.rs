@@ -58,15 +58,12 @@ pub struct CallArgs {
 pub fn run(args: CallArgs) -> Result<ExitCode> {
     let sandbox = args.sandbox.sandbox()?;
     let policy = sandbox.load(&args.policy)?;
-    let params = parse_params(&policy.info.params, &args.params)
-        .map_err(anyhow::Error::msg)
-        .context("--param")?;
+    let params = parse_params(&policy.info.params, &args.params).map_err(anyhow::Error::msg).context("--param")?;
     let label = policy.label();
     match policy.kind {
         PolicyKind::Defense => {
-            let need = |flag: &str, v: &Option<PathBuf>| {
-                v.clone().with_context(|| format!("{flag} is required to call the defense {label}"))
-            };
+            let need =
+                |flag: &str, v: &Option<PathBuf>| v.clone().with_context(|| format!("{flag} is required to call the defense {label}"));
             let prev = read_f32(&need("--prev", &args.prev)?, "--prev", 1)?;
             let local = read_f32(&need("--local", &args.local)?, "--local", 1)?;
             let received = read_f32(&need("--received", &args.received)?, "--received", 2)?;
@@ -95,10 +92,7 @@ pub fn run(args: CallArgs) -> Result<ExitCode> {
             eprintln!("wrote [{d}] to {}", args.out.display());
         }
         PolicyKind::Attack => {
-            let honest_path = args
-                .honest
-                .clone()
-                .with_context(|| format!("--honest is required to call the attack {label}"))?;
+            let honest_path = args.honest.clone().with_context(|| format!("--honest is required to call the attack {label}"))?;
             let honest = read_f32(&honest_path, "--honest", 2)?;
             let (m, d) = (honest.shape[0], honest.shape[1]);
             if m == 0 {
@@ -109,9 +103,7 @@ pub fn run(args: CallArgs) -> Result<ExitCode> {
                 round: args.round,
                 epoch: 0,
                 nodes: m as u32 + args.byzantine,
-                byzantine: (0..args.byzantine)
-                    .map(|i| ByzantineNode { id: m as u32 + i, honest_neighbors: regular.clone() })
-                    .collect(),
+                byzantine: (0..args.byzantine).map(|i| ByzantineNode { id: m as u32 + i, honest_neighbors: regular.clone() }).collect(),
                 regular,
                 lr: args.lr,
                 dim: d as u32,

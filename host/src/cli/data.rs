@@ -59,13 +59,7 @@ fn fetch_one(url: &str, dest: &Path, expected_md5: &str) -> Result<()> {
     let result = (|| -> Result<()> {
         let response = ureq::get(url).call().context("the request failed (no network, or the server refused)")?;
         let mut body = Vec::new();
-        response
-            .into_body()
-            .into_with_config()
-            .limit(64 << 20)
-            .reader()
-            .read_to_end(&mut body)
-            .context("the download was interrupted")?;
+        response.into_body().into_with_config().limit(64 << 20).reader().read_to_end(&mut body).context("the download was interrupted")?;
         let got = hex(&Md5::digest(&body));
         if got != expected_md5 {
             bail!("checksum mismatch: MD5 {got}, expected {expected_md5} (corrupt download or a different file)");

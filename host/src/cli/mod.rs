@@ -89,16 +89,10 @@ impl SandboxArgs {
 /// Creates the sandbox after checking the limits.
 pub fn build_sandbox(timeout_ms: u64, memory_mb: usize, cache: &CacheArgs) -> Result<Sandbox> {
     if memory_mb == 0 || memory_mb > 4096 {
-        anyhow::bail!(
-            "--policy-memory-mb must be between 1 and 4096 (a wasm32 memory holds at most 4 GiB), got {memory_mb}"
-        );
+        anyhow::bail!("--policy-memory-mb must be between 1 and 4096 (a wasm32 memory holds at most 4 GiB), got {memory_mb}");
     }
     let limits = Limits { timeout: Duration::from_millis(timeout_ms), memory_bytes: memory_mb << 20 };
-    let dir = if cache.no_component_cache {
-        None
-    } else {
-        cache.component_cache.clone().or_else(Sandbox::default_cache_dir)
-    };
+    let dir = if cache.no_component_cache { None } else { cache.component_cache.clone().or_else(Sandbox::default_cache_dir) };
     Sandbox::new(limits, dir)
 }
 

@@ -131,9 +131,31 @@ impl RunArgs {
                 }
             )*};
         }
-        set!(nodes, byzantine, edge_prob, topology, epochs, local_steps, batch_size, lr, weight_decay, seed, defense,
-             attack, partition, device, eval_every, eval_samples, target_accuracy, on_divergence, threads, agg_threads, train_path,
-             policy_timeout_ms, policy_memory_mb);
+        set!(
+            nodes,
+            byzantine,
+            edge_prob,
+            topology,
+            epochs,
+            local_steps,
+            batch_size,
+            lr,
+            weight_decay,
+            seed,
+            defense,
+            attack,
+            partition,
+            device,
+            eval_every,
+            eval_samples,
+            target_accuracy,
+            on_divergence,
+            threads,
+            agg_threads,
+            train_path,
+            policy_timeout_ms,
+            policy_memory_mb
+        );
         if let Some(d) = &self.data {
             base.data = Some(d.clone());
             any = true;

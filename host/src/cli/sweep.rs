@@ -96,12 +96,11 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
     std::fs::write(out.join("sweep.json"), serde_json::to_string_pretty(&index)?)
         .with_context(|| format!("writing {}/sweep.json", out.display()))?;
     eprintln!("sweep `{}` ({} profile): {} cells in {}", grid.name, args.profile, cells.len(), out.display());
-    let chosen: Vec<_> = if args.only.is_empty() {
-        cells
-    } else {
-        cells.into_iter().filter(|c| args.only.contains(&c.label)).collect()
-    };
-    let outcomes = run_cells(&chosen, &SweepOptions { out: out.clone(), jobs: args.jobs, retry_failed: args.retry_failed, run_args: args.run_args, reuse })?;
+    let chosen: Vec<_> = if args.only.is_empty() { cells } else { cells.into_iter().filter(|c| args.only.contains(&c.label)).collect() };
+    let outcomes = run_cells(
+        &chosen,
+        &SweepOptions { out: out.clone(), jobs: args.jobs, retry_failed: args.retry_failed, run_args: args.run_args, reuse },
+    )?;
     let failed: Vec<&str> = outcomes.iter().filter(|o| !o.success).map(|o| o.label.as_str()).collect();
     let reused = outcomes.iter().filter(|o| o.reused_from.is_some()).count();
     let skipped = outcomes.iter().filter(|o| !o.ran).count() - reused;

@@ -52,7 +52,6 @@ fn craft_fresh(probe: &Probe, case: &AttackCase) -> Result<Crafted, Failure> {
     craft(&mut probe.attack(case.ctx.seed)?, case)
 }
 
-
 /// How attack calls are made and compared, for [`history`].
 struct AttackCalls<'a, 'p>(&'a Probe<'p>);
 

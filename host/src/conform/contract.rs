@@ -109,8 +109,7 @@ fn describe(params: &[(String, ParamValue)]) -> String {
 }
 
 fn defaults_configure(probe: &Probe) -> CheckResult {
-    let explicit: Vec<(String, ParamValue)> =
-        probe.policy.info.params.iter().map(|s| (s.name.clone(), s.default.clone())).collect();
+    let explicit: Vec<(String, ParamValue)> = probe.policy.info.params.iter().map(|s| (s.name.clone(), s.default.clone())).collect();
     for params in [Vec::new(), explicit] {
         fresh(probe)?.configure(&params).map_err(|e| Failure::call(e, Some(describe(&params))))?;
     }
@@ -180,7 +179,15 @@ mod tests {
         i.params[1].description.clear();
         i.opt_outs = vec!["commutative".into(), "deterministic".into()];
         let p = info_problems(&i, PolicyKind::Attack).join("\n");
-        for want in ["`description` is empty", "exports the attack interface", "`c` is declared twice", "declared Float but its default Integer(1)", "`c` has no description", "`commutative` names no", "`deterministic` is required"] {
+        for want in [
+            "`description` is empty",
+            "exports the attack interface",
+            "`c` is declared twice",
+            "declared Float but its default Integer(1)",
+            "`c` has no description",
+            "`commutative` names no",
+            "`deterministic` is required",
+        ] {
             assert!(p.contains(want), "missing {want:?} in:\n{p}");
         }
     }

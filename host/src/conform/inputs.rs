@@ -62,7 +62,16 @@ impl DefenseCase {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn assemble(k: usize, dim: usize, round: u64, seed: u64, degrees: Vec<u32>, prev: Vec<f32>, local: Vec<f32>, received: Vec<f32>) -> Self {
+    fn assemble(
+        k: usize,
+        dim: usize,
+        round: u64,
+        seed: u64,
+        degrees: Vec<u32>,
+        prev: Vec<f32>,
+        local: Vec<f32>,
+        received: Vec<f32>,
+    ) -> Self {
         let ctx = Context {
             round,
             epoch: 0,
@@ -220,7 +229,10 @@ mod tests {
     #[test]
     fn quadratic_loss_ranks_by_distance_to_its_target() {
         let mut loss = QuadraticLoss::new(3);
-        let target = { loss.evaluate_loss(&[0.0; 2], 1).unwrap(); loss.target.clone() };
+        let target = {
+            loss.evaluate_loss(&[0.0; 2], 1).unwrap();
+            loss.target.clone()
+        };
         let far: Vec<f32> = target.iter().map(|t| t + 1.0).collect();
         let both: Vec<f32> = target.iter().chain(&far).copied().collect();
         let l = loss.evaluate_loss(&both, 2).unwrap();

@@ -54,18 +54,53 @@ const fn property(name: &'static str, meaning: &'static str, applies: Applies, o
 
 /// Every property, in report order.
 pub const PROPERTIES: &[Property] = &[
-    property("info-well-formed", "`info` has a name, version and description, the exported kind, unique typed and described parameters, and known opt-outs", Applies::Contract, false),
-    property("defaults-configure", "`configure` accepts no parameters and every declared default given explicitly", Applies::Contract, false),
+    property(
+        "info-well-formed",
+        "`info` has a name, version and description, the exported kind, unique typed and described parameters, and known opt-outs",
+        Applies::Contract,
+        false,
+    ),
+    property(
+        "defaults-configure",
+        "`configure` accepts no parameters and every declared default given explicitly",
+        Applies::Contract,
+        false,
+    ),
     property("rejects-unknown-param", "an undeclared parameter is an `err` naming it, not a trap", Applies::Contract, false),
     property("rejects-ill-typed-param", "a value of the wrong type is an `err` naming the parameter, not a trap", Applies::Contract, false),
-    property("output-shape", "valid inputs give `dim` finite values (defense) or one row per Byzantine node or pair (attack)", Applies::Both, false),
+    property(
+        "output-shape",
+        "valid inputs give `dim` finite values (defense) or one row per Byzantine node or pair (attack)",
+        Applies::Both,
+        false,
+    ),
     property("deterministic", "the same calls with the same seeds give bit-identical outputs on fresh instances", Applies::Both, false),
-    property("identity-on-agreement", "when prev, local and every received model are equal, the output equals them", Applies::DefenseOnly, true),
-    property("order-independent", "permuting the received models (with their ids and degrees) does not change the output", Applies::DefenseOnly, true),
+    property(
+        "identity-on-agreement",
+        "when prev, local and every received model are equal, the output equals them",
+        Applies::DefenseOnly,
+        true,
+    ),
+    property(
+        "order-independent",
+        "permuting the received models (with their ids and degrees) does not change the output",
+        Applies::DefenseOnly,
+        true,
+    ),
     property("no-neighbors", "a node with no neighbours (k = 0) gets `dim` finite values, not an error", Applies::DefenseOnly, true),
-    property("rejects-malformed-input", "received not a multiple of dim, or prev of the wrong length, is an `err`, not a trap", Applies::DefenseOnly, false),
+    property(
+        "rejects-malformed-input",
+        "received not a multiple of dim, or prev of the wrong length, is an `err`, not a trap",
+        Applies::DefenseOnly,
+        false,
+    ),
     property("bounded-cost", "one call completes within the sandbox limits at k = 30 and at k = 180 with d = 80,202", Applies::Both, true),
-    property("stateless-honest", "a policy declaring itself stateless answers call A the same before and after call B", Applies::Both, false),
+    property(
+        "stateless-honest",
+        "a policy declaring itself stateless answers call A the same before and after call B",
+        Applies::Both,
+        false,
+    ),
 ];
 
 /// Looks a property up by name.
@@ -163,8 +198,8 @@ impl Probe<'_> {
 
     /// A fresh attack instance seeded with `seed`, configured with its defaults.
     pub fn attack(&self, seed: u64) -> Result<AttackInstance, Failure> {
-        let mut inst = AttackInstance::new(self.sandbox, self.policy, seed)
-            .map_err(|e| Failure::new(format!("instantiating failed: {e:#}"), None))?;
+        let mut inst =
+            AttackInstance::new(self.sandbox, self.policy, seed).map_err(|e| Failure::new(format!("instantiating failed: {e:#}"), None))?;
         inst.configure(&[]).map_err(|e| Failure::call(e, Some("configure with no parameters".into())))?;
         Ok(inst)
     }
@@ -243,10 +278,7 @@ pub fn first_bit_difference(a: &[f32], b: &[f32]) -> Option<String> {
     if a.len() != b.len() {
         return Some(format!("lengths differ: {} vs {}", a.len(), b.len()));
     }
-    a.iter()
-        .zip(b)
-        .position(|(x, y)| x.to_bits() != y.to_bits())
-        .map(|i| format!("index {i}: {:e} vs {:e}", a[i], b[i]))
+    a.iter().zip(b).position(|(x, y)| x.to_bits() != y.to_bits()).map(|i| format!("index {i}: {:e} vs {:e}", a[i], b[i]))
 }
 
 #[cfg(test)]

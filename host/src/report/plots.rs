@@ -47,7 +47,13 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing a figure: {e:?}")
 }
 
-fn draw_lines<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
+fn draw_lines<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<()> {
     root.fill(&WHITE).map_err(err)?;
     let points = series.iter().flat_map(|(_, p)| p.iter());
     let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
@@ -115,10 +121,12 @@ fn legend_position(series: &[Series], x_max: f64, y_lo: f64, y_hi: f64) -> Serie
         .iter()
         .flat_map(|(_, pts)| {
             pts.windows(2)
-                .flat_map(|seg| (0..8).map(move |k| {
-                    let t = k as f64 / 8.0;
-                    (seg[0].0 + t * (seg[1].0 - seg[0].0), seg[0].1 + t * (seg[1].1 - seg[0].1))
-                }))
+                .flat_map(|seg| {
+                    (0..8).map(move |k| {
+                        let t = k as f64 / 8.0;
+                        (seg[0].0 + t * (seg[1].0 - seg[0].0), seg[0].1 + t * (seg[1].1 - seg[0].1))
+                    })
+                })
                 .chain(pts.last().copied())
         })
         .map(|(x, y)| (x / x_max.max(f64::MIN_POSITIVE), (y - y_lo) / (y_hi - y_lo).max(f64::MIN_POSITIVE)))
@@ -131,7 +139,12 @@ fn legend_position(series: &[Series], x_max: f64, y_lo: f64, y_hi: f64) -> Serie
     best.0.clone()
 }
 
-fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, y_label: &str, bars: &[(String, f64, Vec<String>)]) -> Result<()> {
+fn draw_bars<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    y_label: &str,
+    bars: &[(String, f64, Vec<String>)],
+) -> Result<()> {
     root.fill(&WHITE).map_err(err)?;
     let y_max = bars.iter().map(|(_, v, _)| *v).fold(0.0f64, f64::max).max(1e-9) * 1.15;
     // Bar i stands on x = i, with half a slot either side. The labels are drawn here rather than by the mesh, which picks

@@ -84,7 +84,8 @@ pub fn sweep_section(s: &SweepResult, out: &Path) -> Result<String> {
     md.push_str(&artefact_table(s));
     md.push_str(&figures(s, out)?);
     let _ = writeln!(md, "\n<details><summary>Every cell</summary>\n");
-    let _ = writeln!(md, "| cell | status | epochs | best acc % | consensus err at best | final acc % | rounds to target | agg ms (median) |");
+    let _ =
+        writeln!(md, "| cell | status | epochs | best acc % | consensus err at best | final acc % | rounds to target | agg ms (median) |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     for c in &s.cells {
         let sm = c.summary.as_ref();
@@ -145,7 +146,11 @@ fn artefact_table(s: &SweepResult) -> String {
     match s.artefact.as_str() {
         "fig1" | "fig2" => {
             let defenses = axis_values(s, "defense");
-            let attacks: Vec<&str> = paper::ATTACKS.iter().copied().filter(|a| s.cells.iter().any(|c| c.coordinates.get("attack").map(String::as_str) == Some(*a))).collect();
+            let attacks: Vec<&str> = paper::ATTACKS
+                .iter()
+                .copied()
+                .filter(|a| s.cells.iter().any(|c| c.coordinates.get("attack").map(String::as_str) == Some(*a)))
+                .collect();
             let _ = writeln!(
                 md,
                 "Best mean accuracy % (consensus error at that epoch); paper values in brackets where the paper prints them; \
@@ -235,7 +240,8 @@ fn artefact_table(s: &SweepResult) -> String {
             let _ = writeln!(md, "Fig. 4 — aggregation time per node-round and best accuracy under D-LIE.\n");
             let _ = writeln!(md, "| defense | agg ms (median) | best acc % |\n|---|---|---|");
             for c in &s.cells {
-                let _ = writeln!(md, "| {} | {} | {} |", c.label, mean_agg_ms(c).map_or("–".into(), |m| format!("{m:.2}")), pct(best(Some(c))));
+                let _ =
+                    writeln!(md, "| {} | {} | {} |", c.label, mean_agg_ms(c).map_or("–".into(), |m| format!("{m:.2}")), pct(best(Some(c))));
             }
         }
         _ => {}

@@ -106,11 +106,7 @@ pub fn attack_context_to_wit(c: &p::AttackContext) -> wit::AttackContext {
         epoch: c.epoch,
         nodes: c.nodes,
         regular: c.regular.clone(),
-        byzantine: c
-            .byzantine
-            .iter()
-            .map(|b| wit::ByzantineNode { id: b.id, honest_neighbors: b.honest_neighbors.clone() })
-            .collect(),
+        byzantine: c.byzantine.iter().map(|b| wit::ByzantineNode { id: b.id, honest_neighbors: b.honest_neighbors.clone() }).collect(),
         lr: c.lr,
         dim: c.dim,
         seed: c.seed,

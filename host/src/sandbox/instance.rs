@@ -141,10 +141,7 @@ impl<W: World> Core<W> {
             return Ok(());
         }
         let oracle = self.spare_oracle.take().unwrap_or_else(|| Box::new(NoLocalData));
-        let mut store = Store::new(
-            &self.engine,
-            HostState::new(self.label.name.clone(), self.node, self.seed, self.memory_cap, oracle),
-        );
+        let mut store = Store::new(&self.engine, HostState::new(self.label.name.clone(), self.node, self.seed, self.memory_cap, oracle));
         store.limiter(|s| s);
         store.set_epoch_deadline(self.deadline_ticks);
         match W::instantiate(&self.pre, &mut store) {
@@ -246,7 +243,8 @@ impl DefenseInstance {
     pub fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32]) -> Result<Vec<f32>, PolicyError> {
         let wctx = bindings::context_to_wit(ctx);
         let (node, round) = (Some(ctx.node), Some(ctx.round));
-        let out = self.0.call_for("aggregate", node, round, |b, s| b.byz_policy_defense().call_aggregate(s, &wctx, prev, local, received))?;
+        let out =
+            self.0.call_for("aggregate", node, round, |b, s| b.byz_policy_defense().call_aggregate(s, &wctx, prev, local, received))?;
         let dim = ctx.dim as usize;
         if out.len() != dim {
             self.0.poison();

@@ -146,8 +146,8 @@ impl Sandbox {
         let ty = component.component_type();
         let imports: Vec<String> = ty.imports(&self.engine).map(|(n, _)| n.to_string()).collect();
         let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
-        let (kind, wit_version) = policy_interface(&exports, &imports)
-            .with_context(|| format!("{} is not a byzhost policy", path.display()))?;
+        let (kind, wit_version) =
+            policy_interface(&exports, &imports).with_context(|| format!("{} is not a byzhost policy", path.display()))?;
         let mut loaded = LoadedPolicy {
             path: path.to_path_buf(),
             sha256,
@@ -163,11 +163,7 @@ impl Sandbox {
         };
         loaded.info = self.read_info(&loaded)?;
         if loaded.info.kind != kind {
-            bail!(
-                "{}: `info` says kind {} but the component exports the {kind} interface",
-                path.display(),
-                loaded.info.kind
-            );
+            bail!("{}: `info` says kind {} but the component exports the {kind} interface", path.display(), loaded.info.kind);
         }
         loaded.load_time = started.elapsed();
         Ok(Arc::new(loaded))

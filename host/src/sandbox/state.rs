@@ -81,17 +81,13 @@ impl HostState {
     pub fn into_parts(self) -> (Box<dyn LossOracle>, Option<String>) {
         (self.oracle, self.last_log)
     }
-
 }
 
 impl ResourceLimiter for HostState {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.memory_cap {
             self.memory_refused = Some(desired);
-            return Err(wasmtime::Error::msg(format!(
-                "linear memory of {desired} bytes is over the cap of {} bytes",
-                self.memory_cap
-            )));
+            return Err(wasmtime::Error::msg(format!("linear memory of {desired} bytes is over the cap of {} bytes", self.memory_cap)));
         }
         Ok(true)
     }

@@ -133,9 +133,8 @@ impl<'a> Simulation<'a> {
         let (topology, graph_warnings) = graph::build(&exp.graph_spec()?, byzantine.clone(), mix(exp.seed, 2, 0))?;
         let shards = byzhost_train::partition::split(&data.train.labels, exp.nodes, exp.partition_spec()?, mix(exp.seed, 3, 0));
 
-        let defense_params = parse_params(&defense.info.params, &exp.defense_param)
-            .map_err(anyhow::Error::msg)
-            .context("--defense-param")?;
+        let defense_params =
+            parse_params(&defense.info.params, &exp.defense_param).map_err(anyhow::Error::msg).context("--defense-param")?;
         let init = byzhost_train::initial_params(mix(exp.seed, 4, 0));
         let defense_seed = mix(exp.seed, 5, 0);
         let new_instance = |node: u32, oracle: Box<dyn LossOracle>| -> Result<DefenseInstance> {
@@ -185,9 +184,7 @@ impl<'a> Simulation<'a> {
         };
         let attack = match attack {
             Some(policy) if exp.byzantine > 0 => {
-                let params = parse_params(&policy.info.params, &exp.attack_param)
-                    .map_err(anyhow::Error::msg)
-                    .context("--attack-param")?;
+                let params = parse_params(&policy.info.params, &exp.attack_param).map_err(anyhow::Error::msg).context("--attack-param")?;
                 let mut inst = AttackInstance::new(sandbox, policy, mix(exp.seed, 7, 0))?;
                 inst.configure(&params).context("--attack-param")?;
                 Some(inst)
@@ -408,7 +405,11 @@ impl<'a> Simulation<'a> {
                 .into_iter()
                 .map(|b| ByzantineNode {
                     id: b,
-                    honest_neighbors: self.topology.neighbors[b as usize].iter().copied().filter(|&j| !self.byzantine[j as usize]).collect(),
+                    honest_neighbors: self.topology.neighbors[b as usize]
+                        .iter()
+                        .copied()
+                        .filter(|&j| !self.byzantine[j as usize])
+                        .collect(),
                 })
                 .collect(),
             regular,
@@ -424,8 +425,15 @@ impl<'a> Simulation<'a> {
     /// split into contiguous ranges, one per worker thread with its own instance and
     /// buffer; every call sees exactly what it would see in sequence, so results do not
     /// depend on the number of workers. The fault of the lowest row is reported.
-    fn aggregate(&mut self, epoch: u32, round: u64, crafted: Option<&(SendMode, Vec<f32>, AttackContext)>, agg_ms: &mut Vec<f64>) -> Result<()> {
-        let inputs = RoundInputs { exp: self.exp, topology: &self.topology, row_of: &self.row_of, local: &self.local, crafted, epoch, round };
+    fn aggregate(
+        &mut self,
+        epoch: u32,
+        round: u64,
+        crafted: Option<&(SendMode, Vec<f32>, AttackContext)>,
+        agg_ms: &mut Vec<f64>,
+    ) -> Result<()> {
+        let inputs =
+            RoundInputs { exp: self.exp, topology: &self.topology, row_of: &self.row_of, local: &self.local, crafted, epoch, round };
         let rows = self.nodes.len();
         let workers = self.received.len();
         let per_worker = rows.div_ceil(workers).max(1);
@@ -475,10 +483,7 @@ impl<'a> Simulation<'a> {
     /// 2 cores), so the simple path stays.
     fn evaluate(&mut self) -> Vec<f64> {
         let n = self.test.len().max(1) as f64;
-        self.nodes
-            .iter()
-            .map(|node| node.net.correct(&self.test.images, &self.test.labels, byzhost_train::EVAL_CHUNK) as f64 / n)
-            .collect()
+        self.nodes.iter().map(|node| node.net.correct(&self.test.images, &self.test.labels, byzhost_train::EVAL_CHUNK) as f64 / n).collect()
     }
 }
 

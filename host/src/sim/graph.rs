@@ -17,7 +17,9 @@ pub const MAX_TRIES: usize = 1000;
 pub enum GraphSpec {
     /// G(n, p), resampled until every regular node has at least 2b + 1 neighbours and the
     /// regular nodes are connected among themselves.
-    ErdosRenyi { p: f64 },
+    ErdosRenyi {
+        p: f64,
+    },
     Complete,
     Ring,
     /// Undirected edges `a b`, one per line, node ids in 0..n; `#` starts a comment.
@@ -111,10 +113,8 @@ pub fn build(spec: &GraphSpec, byzantine: Vec<bool>, seed: u64) -> Result<(Topol
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let (mut worst_degree, mut disconnected) = (0, 0);
             for _ in 0..MAX_TRIES {
-                let edges: Vec<(usize, usize)> = (0..n)
-                    .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
-                    .filter(|_| rng.random_bool(*p))
-                    .collect();
+                let edges: Vec<(usize, usize)> =
+                    (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).filter(|_| rng.random_bool(*p)).collect();
                 let t = from_edges(n, edges, byzantine.clone());
                 if !t.under_degree(min_degree).is_empty() {
                     worst_degree += 1;
@@ -137,9 +137,8 @@ pub fn build(spec: &GraphSpec, byzantine: Vec<bool>, seed: u64) -> Result<(Topol
     let mut warnings = Vec::new();
     let low = topology.under_degree(min_degree);
     if !low.is_empty() {
-        warnings.push(format!(
-            "regular nodes {low:?} have fewer than 2b + 1 = {min_degree} neighbours; rules such as BRIDGE need that many"
-        ));
+        warnings
+            .push(format!("regular nodes {low:?} have fewer than 2b + 1 = {min_degree} neighbours; rules such as BRIDGE need that many"));
     }
     if !topology.regular_connected() {
         warnings.push("the regular nodes are not connected among themselves; they cannot reach consensus".into());

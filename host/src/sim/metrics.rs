@@ -67,10 +67,8 @@ pub struct DivergedAt {
 impl Summary {
     /// Builds the summary from every epoch's metrics.
     pub fn from_epochs(epochs: &[EpochMetrics], target: f64) -> Summary {
-        let best = epochs
-            .iter()
-            .filter_map(|m| m.accuracy_mean.map(|a| (a, m)))
-            .fold(None::<(f64, &EpochMetrics)>, |best, (a, m)| match best {
+        let best =
+            epochs.iter().filter_map(|m| m.accuracy_mean.map(|a| (a, m))).fold(None::<(f64, &EpochMetrics)>, |best, (a, m)| match best {
                 Some((b, _)) if b >= a => best,
                 _ => Some((a, m)),
             });
@@ -125,10 +123,8 @@ pub fn consensus_error(models: &[f32], dim: usize) -> Option<f64> {
     if mean_sq == 0.0 {
         return None;
     }
-    let spread: f64 = models
-        .chunks_exact(dim)
-        .map(|row| row.iter().zip(&mean).map(|(&x, &c)| (x as f64 - c).powi(2)).sum::<f64>() / mean_sq)
-        .sum();
+    let spread: f64 =
+        models.chunks_exact(dim).map(|row| row.iter().zip(&mean).map(|(&x, &c)| (x as f64 - c).powi(2)).sum::<f64>() / mean_sq).sum();
     finite(spread / m as f64)
 }
 

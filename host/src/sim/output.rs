@@ -29,11 +29,8 @@ impl RunDir {
 
     pub fn append_metrics(&self, m: &EpochMetrics) -> Result<()> {
         let path = self.file("metrics.jsonl");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
+        let mut f =
+            std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
         writeln!(f, "{}", serde_json::to_string(m)?).with_context(|| format!("writing {}", path.display()))
     }
 

@@ -141,9 +141,8 @@ fn merge(into: &mut Table, from: &Table) {
 }
 
 fn to_cell(label: String, coordinates: BTreeMap<String, String>, table: Table) -> Result<Cell> {
-    let experiment: Experiment = toml::Value::Table(table)
-        .try_into()
-        .with_context(|| format!("cell `{label}` is not a valid experiment"))?;
+    let experiment: Experiment =
+        toml::Value::Table(table).try_into().with_context(|| format!("cell `{label}` is not a valid experiment"))?;
     Ok(Cell { label, coordinates, experiment })
 }
 

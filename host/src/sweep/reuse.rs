@@ -55,7 +55,10 @@ impl Matcher {
         let mut donors = Vec::new();
         for dir in dirs {
             if !dir.is_dir() {
-                anyhow::bail!("--reuse {}: no such folder; name a sweep's output folder (e.g. runs/fig1-paper) or a run directory", dir.display());
+                anyhow::bail!(
+                    "--reuse {}: no such folder; name a sweep's output folder (e.g. runs/fig1-paper) or a run directory",
+                    dir.display()
+                );
             }
             if dir.join("summary.json").is_file() {
                 donors.extend(donor(dir));
@@ -166,7 +169,8 @@ pub fn adopt(donor: &Donor, dest: &Path) -> Result<()> {
         "from": origin,
         "why": "identical config.toml and identical policy sha256; the results were copied, not recomputed",
     });
-    std::fs::write(staging.join(REUSED_FILE), serde_json::to_string_pretty(&note)?).with_context(|| format!("writing {}", staging.display()))?;
+    std::fs::write(staging.join(REUSED_FILE), serde_json::to_string_pretty(&note)?)
+        .with_context(|| format!("writing {}", staging.display()))?;
     if dest.exists() {
         // A cell that has not started holds at most an empty log from an earlier attempt.
         std::fs::remove_dir_all(dest).with_context(|| format!("clearing {}", dest.display()))?;

@@ -29,9 +29,7 @@ pub enum CellState {
 }
 
 pub fn cell_state(dir: &Path) -> CellState {
-    let summary = std::fs::read_to_string(dir.join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    let summary = std::fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
     match summary.as_ref().and_then(|s| s["status"].as_str().map(str::to_string)).as_deref() {
         Some("completed") | Some("diverged") => CellState::Done,
         Some(_) => CellState::Failed,
@@ -106,11 +104,16 @@ pub fn run_cells(cells: &[Cell], opts: &SweepOptions) -> Result<Vec<CellOutcome>
         while running.len() < opts.jobs.max(1) {
             let Some(i) = queue.pop_front() else { break };
             let child = spawn(&exe, &cells[i], outcomes[i].state_before, opts)?;
-            eprintln!("[{}/{total}] {} ({})", finished + running.len() + 1, cells[i].label, match outcomes[i].state_before {
-                CellState::Interrupted => "resuming",
-                CellState::Failed => "retrying",
-                _ => "starting",
-            });
+            eprintln!(
+                "[{}/{total}] {} ({})",
+                finished + running.len() + 1,
+                cells[i].label,
+                match outcomes[i].state_before {
+                    CellState::Interrupted => "resuming",
+                    CellState::Failed => "retrying",
+                    _ => "starting",
+                }
+            );
             running.push((i, child));
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -156,10 +159,7 @@ fn spawn(exe: &Path, cell: &Cell, state: CellState, opts: &SweepOptions) -> Resu
         cmd.args(&opts.run_args);
     }
     // The cell's config names its data directory; the environment must not override it.
-    cmd.env_remove("BYZHOST_DATA")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+    cmd.env_remove("BYZHOST_DATA").stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;

@@ -86,9 +86,10 @@ pub fn load_dir(dir: &Path) -> Result<DataSplit> {
     }
     let read = |stem: &str| -> Result<(Vec<u8>, String)> {
         let candidates = [dir.join(stem), dir.join(format!("{stem}.gz"))];
-        let path: &PathBuf = candidates.iter().find(|p| p.is_file()).with_context(|| {
-            format!("{} has no {stem} or {stem}.gz (expected the four standard IDX files)", dir.display())
-        })?;
+        let path: &PathBuf = candidates
+            .iter()
+            .find(|p| p.is_file())
+            .with_context(|| format!("{} has no {stem} or {stem}.gz (expected the four standard IDX files)", dir.display()))?;
         let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let name = path.display().to_string();
         let bytes = if path.extension().is_some_and(|e| e == "gz") { gunzip(&raw, &name)? } else { raw };
@@ -108,17 +109,16 @@ pub fn load_dir(dir: &Path) -> Result<DataSplit> {
 
 fn gunzip(bytes: &[u8], name: &str) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(bytes.len() * 2);
-    GzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .with_context(|| format!("{name}: not a valid gzip file (truncated download?)"))?;
+    GzDecoder::new(bytes).read_to_end(&mut out).with_context(|| format!("{name}: not a valid gzip file (truncated download?)"))?;
     Ok(out)
 }
 
 fn be_u32(bytes: &[u8], at: usize, file: &str) -> Result<u32, IdxError> {
-    bytes
-        .get(at..at + 4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        .ok_or(IdxError::Truncated { file: file.to_string(), expected: at + 4, got: bytes.len() })
+    bytes.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok_or(IdxError::Truncated {
+        file: file.to_string(),
+        expected: at + 4,
+        got: bytes.len(),
+    })
 }
 
 /// Parses an IDX image file and its label file, checking magic numbers, sizes and counts.
@@ -145,12 +145,7 @@ pub fn parse_pair(images: &[u8], images_file: &str, labels: &[u8], labels_file: 
         return Err(IdxError::Truncated { file: labels_file.into(), expected: m, got: label_bytes.len() });
     }
     if m != n {
-        return Err(IdxError::CountMismatch {
-            images_file: images_file.into(),
-            images: n,
-            labels_file: labels_file.into(),
-            labels: m,
-        });
+        return Err(IdxError::CountMismatch { images_file: images_file.into(), images: n, labels_file: labels_file.into(), labels: m });
     }
     if let Some((index, &label)) = label_bytes[..m].iter().enumerate().find(|(_, &l)| l >= 10) {
         return Err(IdxError::BadLabel { file: labels_file.into(), label, index });

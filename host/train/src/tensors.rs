@@ -33,9 +33,7 @@ impl Samples {
         }
         let labels: Vec<i64> = idx.iter().map(|&i| set.labels[i] as i64).collect();
         Samples {
-            images: Tensor::from_slice(&pixels)
-                .view([idx.len() as i64, 1, set.rows as i64, set.cols as i64])
-                .to_device(device),
+            images: Tensor::from_slice(&pixels).view([idx.len() as i64, 1, set.rows as i64, set.cols as i64]).to_device(device),
             labels: Tensor::from_slice(&labels).to_device(device),
         }
     }
@@ -86,4 +84,3 @@ impl Shard {
         (self.samples.images.index_select(0, &pick), self.samples.labels.index_select(0, &pick))
     }
 }
-
