@@ -228,6 +228,9 @@ fn resume_after_a_kill_ends_with_the_same_metrics() {
     assert!(resumed.status.success(), "{}", stderr_of(&resumed));
     assert_eq!(outcome(&s.path("cut")), outcome(&s.path("full")));
     assert_eq!(summary(&s.path("cut"))["best_accuracy"], summary(&s.path("full"))["best_accuracy"]);
+    // The wall time covers the epochs the killed process computed too.
+    let epochs_s: f64 = metrics(&s.path("cut")).iter().map(|m| m["time_epoch_s"].as_f64().expect("time_epoch_s")).sum();
+    assert!(summary(&s.path("cut"))["wall_time_s"].as_f64().unwrap() >= epochs_s);
 }
 
 #[test]

@@ -266,6 +266,10 @@ impl<'a> Simulation<'a> {
             history.truncate(first_epoch as usize);
             dir.rewrite_metrics(&history)?;
         }
+        // A resumed run's wall time starts with what its earlier processes spent on the
+        // epochs it keeps, so a run cut across sessions does not report only its last part.
+        let earlier_epochs_s: f64 =
+            history.iter().map(|m| m.time_epoch_s.unwrap_or(m.time_train_s + m.time_aggregate_s + m.time_eval_s)).sum();
         let mut outcome: Result<()> = Ok(());
         let mut diverged_at = None;
         for epoch in first_epoch..self.exp.epochs {
@@ -289,7 +293,7 @@ impl<'a> Simulation<'a> {
             }
         }
         let mut summary = Summary::from_epochs(&history, self.exp.target_accuracy);
-        summary.wall_time_s = started.elapsed().as_secs_f64();
+        summary.wall_time_s = earlier_epochs_s + started.elapsed().as_secs_f64();
         if let Some(d) = diverged_at {
             summary.status = "diverged".into();
             summary.diverged_at = Some(d);
@@ -305,6 +309,7 @@ impl<'a> Simulation<'a> {
     /// One epoch of rounds, then evaluation. Returns the metrics and, if training produced
     /// non-finite weights, where.
     fn epoch(&mut self, epoch: u32) -> Result<(EpochMetrics, Option<DivergedAt>)> {
+        let epoch_started = Instant::now();
         if self.exp.time_varying() && epoch > 0 {
             let (t, _) = graph::build(&self.exp.graph_spec()?, self.byzantine.clone(), mix(self.exp.seed, 2, epoch as u64))?;
             self.topology = t;
@@ -385,9 +390,12 @@ impl<'a> Simulation<'a> {
             time_train_s: t_train.as_secs_f64(),
             time_aggregate_s: t_agg.as_secs_f64(),
             time_eval_s: t_eval.as_secs_f64(),
+            time_epoch_s: None,
             train_samples_per_s: (loss_n * self.exp.batch_size) as f64 / t_train.as_secs_f64().max(1e-9),
             diverged: diverged.is_some(),
         };
+        // Measured last, so that it covers the statistics above.
+        let metrics = EpochMetrics { time_epoch_s: Some(epoch_started.elapsed().as_secs_f64()), ..metrics };
         Ok((metrics, diverged))
     }
 

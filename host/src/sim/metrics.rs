@@ -27,6 +27,10 @@ pub struct EpochMetrics {
     pub time_train_s: f64,
     pub time_aggregate_s: f64,
     pub time_eval_s: f64,
+    /// Wall time of the whole epoch: training, aggregation, evaluation and the statistics
+    /// (absent in records written before it was recorded).
+    #[serde(default)]
+    pub time_epoch_s: Option<f64>,
     /// Training samples processed per second of training time, over all regular nodes.
     pub train_samples_per_s: f64,
     pub diverged: bool,
@@ -48,6 +52,8 @@ pub struct Summary {
     pub target_accuracy: f64,
     pub rounds_to_target: Option<u64>,
     pub diverged_at: Option<DivergedAt>,
+    /// Wall time of the run. A resumed run adds its earlier processes' epochs (their
+    /// `time_epoch_s`, or the three phase times in older records) but not their start-up.
     pub wall_time_s: f64,
     /// Peak resident memory of the process (VmHWM), when the OS reports it.
     pub peak_rss_mib: Option<f64>,
@@ -174,6 +180,7 @@ mod tests {
             time_train_s: 0.0,
             time_aggregate_s: 0.0,
             time_eval_s: 0.0,
+            time_epoch_s: None,
             train_samples_per_s: 0.0,
             diverged: false,
         };
