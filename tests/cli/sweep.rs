@@ -135,6 +135,40 @@ fn an_unknown_profile_is_an_error_listing_the_profiles() {
 }
 
 #[test]
+fn the_paper_profile_refuses_the_embedded_subset_and_names_the_flag() {
+    let s = Scratch::new();
+    let cell = format!(
+        "[profiles.paper]\n[[axis]]\nname = \"defense\"\nvalues = [{{ label = \"s1\", defense = \"{}\" }}]\n",
+        component("policies/dpsgd.wasm").display()
+    );
+    let grid = grid_with(&s, "tiny", &cell);
+    let o = s
+        .byzhost()
+        .arg("sweep")
+        .arg(&grid)
+        .args(["--profile", "paper", "--out"])
+        .arg(s.path("p"))
+        .env_remove("BYZHOST_DATA")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr_of(&o));
+    let err = stderr_of(&o);
+    assert!(err.contains("--profile paper: cell `s1`") && err.contains("--data DIR") && err.contains("BYZHOST_DATA"), "{err}");
+    assert!(!s.path("p").exists(), "nothing is written before the refusal");
+    // Listing the cells needs no data.
+    let dry = s
+        .byzhost()
+        .arg("sweep")
+        .arg(&grid)
+        .args(["--profile", "paper", "--dry-run", "--out"])
+        .arg(s.path("p"))
+        .env_remove("BYZHOST_DATA")
+        .output()
+        .unwrap();
+    assert!(dry.status.success(), "{}", stderr_of(&dry));
+}
+
+#[test]
 fn only_runs_the_named_cells_and_rejects_unknown_labels() {
     let s = Scratch::new();
     let grid = grid(&s);

@@ -50,6 +50,23 @@ pub struct SweepArgs {
     pub run_args: Vec<String>,
 }
 
+/// The profile whose numbers are set beside the paper's.
+const PAPER_PROFILE: &str = "paper";
+
+/// The paper profile's cells must train on the whole Fashion-MNIST: on the embedded subset
+/// (5,000 training images) an n = 200 cell gets 25 images a node and one round an epoch, and
+/// its records would sit in `runs/<grid>-paper` looking like paper numbers.
+fn require_full_data(cells: &[crate::sweep::Cell], grid: &std::path::Path) -> Result<()> {
+    if let Some(cell) = cells.iter().find(|c| c.experiment.data.is_none()) {
+        bail!(
+            "--profile paper: cell `{}` of {} names no dataset, so it would train on the embedded subset (5,000 training images, 1,000 test) and its numbers could not be set beside the paper's; pass --data DIR or set BYZHOST_DATA to the full Fashion-MNIST (e.g. ../shared/datasets/fashion-mnist, or what `byzhost data fetch` downloads), or use --profile quick",
+            cell.label,
+            grid.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: SweepArgs) -> Result<ExitCode> {
     if args.jobs == 0 {
         bail!("--jobs must be at least 1");
@@ -83,6 +100,9 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
             }
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    if args.profile == PAPER_PROFILE {
+        require_full_data(&cells, &args.grid)?;
     }
     std::fs::create_dir_all(&out).with_context(|| format!("--out: cannot create {}", out.display()))?;
     let index = serde_json::json!({
