@@ -390,12 +390,11 @@ impl<'a> Simulation<'a> {
             time_train_s: t_train.as_secs_f64(),
             time_aggregate_s: t_agg.as_secs_f64(),
             time_eval_s: t_eval.as_secs_f64(),
-            time_epoch_s: None,
+            // Fields are evaluated in order: this one covers the consensus error above.
+            time_epoch_s: Some(epoch_started.elapsed().as_secs_f64()),
             train_samples_per_s: (loss_n * self.exp.batch_size) as f64 / t_train.as_secs_f64().max(1e-9),
             diverged: diverged.is_some(),
         };
-        // Measured last, so that it covers the statistics above.
-        let metrics = EpochMetrics { time_epoch_s: Some(epoch_started.elapsed().as_secs_f64()), ..metrics };
         Ok((metrics, diverged))
     }
 
