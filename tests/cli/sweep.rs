@@ -196,6 +196,36 @@ fn only_runs_the_named_cells_and_rejects_unknown_labels() {
     assert!(stderr_of(&o).contains("--only: `dlie__dpsgd` is not a cell") && stderr_of(&o).contains("none__dpsgd"), "{}", stderr_of(&o));
 }
 
+/// Cells sharing the cores wait passively: `--jobs 2` hands them OMP_WAIT_POLICY=PASSIVE
+/// (each summary's machine record says so), one job leaves libtorch's default, and a
+/// policy the user set is kept.
+#[test]
+fn parallel_cells_wait_passively_unless_a_wait_policy_is_set() {
+    let s = Scratch::new();
+    let grid = grid(&s);
+    let sweep = |out: &str, jobs: &str, only: &str, policy: Option<&str>| {
+        let mut cmd = s.byzhost();
+        cmd.arg("sweep").arg(&grid).args(["--jobs", jobs, "--only", only, "--out"]).arg(s.path(out)).env_remove("BYZHOST_DATA");
+        match policy {
+            Some(p) => cmd.env("OMP_WAIT_POLICY", p),
+            None => cmd.env_remove("OMP_WAIT_POLICY"),
+        };
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", stderr_of(&o));
+        only.split(',')
+            .map(|cell| {
+                let summary: Value =
+                    serde_json::from_str(&std::fs::read_to_string(s.path(out).join(cell).join("summary.json")).unwrap()).unwrap();
+                summary["machine"]["omp_wait_policy"].as_str().map(str::to_string)
+            })
+            .collect::<Vec<_>>()
+    };
+    let pair = "none__dpsgd,none__standalone";
+    assert_eq!(sweep("parallel", "2", pair, None), [Some("PASSIVE".to_string()), Some("PASSIVE".to_string())]);
+    assert_eq!(sweep("alone", "1", "none__dpsgd", None), [None]);
+    assert_eq!(sweep("chosen", "2", pair, Some("ACTIVE")), [Some("ACTIVE".to_string()), Some("ACTIVE".to_string())]);
+}
+
 #[test]
 fn every_shipped_experiment_grid_expands_and_validates() {
     let s = Scratch::new();

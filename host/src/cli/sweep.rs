@@ -21,7 +21,9 @@ pub struct SweepArgs {
     /// Directory holding one run directory per cell [default: runs/<grid name>-<profile>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Cells run at the same time (each is its own process).
+    /// Cells run at the same time (each is its own process). Above 1, cells get
+    /// OMP_WAIT_POLICY=PASSIVE unless it is set, so that idle libtorch threads of one cell
+    /// do not spin on cores the others need.
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
     /// Directory of the IDX files for every cell that does not name one

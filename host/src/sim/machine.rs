@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 /// Environment variables that pin libtorch's CPU code paths; recorded when set.
 const KERNEL_PINS: &[&str] = &["ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_CBWR"];
 
+/// OpenMP's wait policy, read by libgomp when libtorch loads (so it must be set before the
+/// process starts); `sweep --jobs N` sets it to `PASSIVE` for its cells.
+pub const OMP_WAIT_POLICY: &str = "OMP_WAIT_POLICY";
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Machine {
     /// `model name` from /proc/cpuinfo (or "unknown").
@@ -19,6 +23,10 @@ pub struct Machine {
     /// `NAME=value` for each variable of [`KERNEL_PINS`] that is set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kernel_pins: Vec<String>,
+    /// `OMP_WAIT_POLICY` when set: how idle libtorch threads wait at a barrier. It changes
+    /// no result, only the timings of runs that share cores (see `sweep --jobs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omp_wait_policy: Option<String>,
 }
 
 impl Machine {
@@ -29,15 +37,19 @@ impl Machine {
             vector_isa: vector_isa(&cpuinfo),
             logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             kernel_pins: KERNEL_PINS.iter().filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}"))).collect(),
+            omp_wait_policy: std::env::var(OMP_WAIT_POLICY).ok(),
         }
     }
 
-    /// One line for a report: CPU, instruction set and pins.
+    /// One line for a report: CPU, instruction set, pins and wait policy.
     pub fn describe(&self) -> String {
         let mut s = format!("{} ({}, {} logical cores", self.cpu, self.vector_isa, self.logical_cores);
         for pin in &self.kernel_pins {
             s.push_str(", ");
             s.push_str(pin);
+        }
+        if let Some(policy) = &self.omp_wait_policy {
+            s.push_str(&format!(", {OMP_WAIT_POLICY}={policy}"));
         }
         s.push(')');
         s

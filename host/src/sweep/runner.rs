@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::grid::Cell;
 use super::reuse::{self, Matcher};
+use crate::sim::machine::OMP_WAIT_POLICY;
 
 /// State of a cell's run directory before the sweep touches it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -160,6 +161,12 @@ fn spawn(exe: &Path, cell: &Cell, state: CellState, opts: &SweepOptions) -> Resu
     }
     // The cell's config names its data directory; the environment must not override it.
     cmd.env_remove("BYZHOST_DATA").stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    if opts.jobs > 1 && std::env::var_os(OMP_WAIT_POLICY).is_none() {
+        // By default libgomp's idle threads spin at every barrier, and cells sharing cores
+        // take them from each other: two small runs side by side on 2 cores took 7.4 s each,
+        // 4.2 s with passive waiting, 2.7 s alone (BENCHMARKS.md). Waiting changes no result.
+        cmd.env(OMP_WAIT_POLICY, "PASSIVE");
+    }
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
