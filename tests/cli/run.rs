@@ -270,6 +270,35 @@ fn an_existing_run_directory_is_not_overwritten() {
     assert!(stderr_of(&o).contains("already holds a run"), "{}", stderr_of(&o));
 }
 
+/// A run directory another process is writing (here: this test holds its lock) is refused
+/// with that process's pid, for `--resume` and for a new run, and left as it was; once the
+/// lock is let go the directory is usable again.
+#[test]
+fn a_run_directory_another_process_is_writing_is_left_alone() {
+    use byzhost::sim::lock::RunLock;
+    let s = Scratch::new();
+    assert!(small_run(&s, "r", &["--epochs", "1"]).status.success());
+    let before = std::fs::read_to_string(s.path("r/metrics.jsonl")).unwrap();
+    let pid = format!("pid {}", std::process::id());
+
+    let held = RunLock::acquire(&s.path("r")).unwrap();
+    let o = s.byzhost().args(["run", "--resume", "--out"]).arg(s.path("r")).output().unwrap();
+    assert!(!o.status.success());
+    assert!(stderr_of(&o).contains(&pid) && stderr_of(&o).contains("--out"), "{}", stderr_of(&o));
+    assert_eq!(std::fs::read_to_string(s.path("r/metrics.jsonl")).unwrap(), before);
+    drop(held);
+
+    std::fs::create_dir(s.path("n")).unwrap();
+    let held = RunLock::acquire(&s.path("n")).unwrap();
+    let o = small_run(&s, "n", &["--epochs", "1"]);
+    assert!(!o.status.success());
+    assert!(stderr_of(&o).contains(&pid), "{}", stderr_of(&o));
+    assert!(!s.path("n/config.toml").exists(), "a refused run writes nothing");
+    drop(held);
+    let o = small_run(&s, "n", &["--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+}
+
 #[test]
 fn invalid_inputs_are_rejected_before_training_naming_the_value() {
     let s = Scratch::new();

@@ -226,6 +226,48 @@ fn parallel_cells_wait_passively_unless_a_wait_policy_is_set() {
     assert_eq!(sweep("chosen", "2", pair, Some("ACTIVE")), [Some("ACTIVE".to_string()), Some("ACTIVE".to_string())]);
 }
 
+/// A cell another process is running (here: this test holds its run lock) is left alone
+/// — no log truncated, no config written — while the sweep runs the others, lists it as
+/// running, and exits with failure until a later sweep has run it.
+#[test]
+fn a_cell_running_in_another_process_is_left_alone() {
+    let s = Scratch::new();
+    let grid = grid(&s);
+    let busy = s.path("out").join("none__standalone");
+    std::fs::create_dir_all(&busy).unwrap();
+    let held = byzhost::sim::lock::RunLock::acquire(&busy).unwrap();
+    let pid = format!("pid {}", std::process::id());
+    let sweep = || {
+        s.byzhost()
+            .arg("sweep")
+            .arg(&grid)
+            .args(["--only", "none__dpsgd,none__standalone", "--out"])
+            .arg(s.path("out"))
+            .env_remove("BYZHOST_DATA")
+            .output()
+            .unwrap()
+    };
+
+    let o = sweep();
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(!o.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("1 run, 0 failed, 1 running in another process") && stdout.contains(&format!("none__standalone ({pid})")),
+        "{stdout}"
+    );
+    assert!(s.path("out/none__dpsgd/summary.json").is_file());
+    let left: Vec<_> = std::fs::read_dir(&busy).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(left, [".lock"], "the busy cell's directory is untouched");
+    let dry = s.byzhost().arg("sweep").arg(&grid).arg("--dry-run").arg("--out").arg(s.path("out")).output().unwrap();
+    let listing = String::from_utf8_lossy(&dry.stdout);
+    assert!(listing.lines().any(|l| l.starts_with("none__standalone") && l.contains(&format!("running now ({pid})"))), "{listing}");
+
+    drop(held);
+    let o = sweep();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 already complete, 0 reused, 1 run"), "{}", String::from_utf8_lossy(&o.stdout));
+}
+
 #[test]
 fn every_shipped_experiment_grid_expands_and_validates() {
     let s = Scratch::new();

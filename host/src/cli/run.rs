@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::Args;
 
 use super::{build_sandbox, CacheArgs};
-use crate::sim::engine::{check_out_dir, Simulation};
+use crate::sim::engine::{check_out_contents, check_out_dir, Simulation};
 use crate::sim::output::RunDir;
 use crate::sim::progress::Progress;
 use crate::sim::Experiment;
@@ -216,6 +216,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         eprintln!("warning: {w}");
     }
     let dir = RunDir::create(&out)?;
+    // Checked again under the lock: another run may have started or finished here while
+    // this one loaded its data and policies.
+    check_out_contents(&out, args.resume)?;
     if !args.resume {
         dir.write("config.toml", &exp.to_toml())?;
         let mut policies = serde_json::json!({

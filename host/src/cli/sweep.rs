@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 
-use crate::sweep::runner::{run_cells, SweepOptions};
+use crate::sweep::runner::{run_cells, CellState, SweepOptions};
 use crate::sweep::Grid;
 
 #[derive(Args, Debug)]
@@ -95,11 +95,21 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
     let reuse = crate::sweep::reuse::Matcher::new(&args.reuse)?;
     if args.dry_run {
         for cell in &cells {
-            let state = crate::sweep::runner::cell_state(&out.join(&cell.label));
-            match reuse.donor_for(cell, state)? {
-                Some(d) => println!("{:<40} {state:?} (would reuse {})", cell.label, d.dir.display()),
-                None => println!("{:<40} {state:?}", cell.label),
+            let dir = out.join(&cell.label);
+            let state = crate::sweep::runner::cell_state(&dir);
+            let mut line = format!("{:<40} {state:?}", cell.label);
+            if state == CellState::Interrupted {
+                let done =
+                    std::fs::read_to_string(dir.join("metrics.jsonl")).map_or(0, |t| t.lines().filter(|l| !l.trim().is_empty()).count());
+                line.push_str(&format!(", {done} of {} epochs", cell.experiment.epochs));
             }
+            if let Some(pid) = crate::sim::lock::holder(&dir) {
+                line.push_str(&format!(", running now (pid {pid})"));
+            }
+            if let Some(d) = reuse.donor_for(cell, state)? {
+                line.push_str(&format!(" (would reuse {})", d.dir.display()));
+            }
+            println!("{line}");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -123,20 +133,28 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
         &chosen,
         &SweepOptions { out: out.clone(), jobs: args.jobs, retry_failed: args.retry_failed, run_args: args.run_args, reuse },
     )?;
-    let failed: Vec<&str> = outcomes.iter().filter(|o| !o.success).map(|o| o.label.as_str()).collect();
+    let elsewhere: Vec<String> =
+        outcomes.iter().filter_map(|o| o.running_elsewhere.map(|pid| format!("{} (pid {pid})", o.label))).collect();
+    let failed: Vec<&str> = outcomes.iter().filter(|o| !o.success && o.running_elsewhere.is_none()).map(|o| o.label.as_str()).collect();
     let reused = outcomes.iter().filter(|o| o.reused_from.is_some()).count();
-    let skipped = outcomes.iter().filter(|o| !o.ran).count() - reused;
+    let skipped = outcomes.iter().filter(|o| !o.ran).count() - reused - elsewhere.len();
     println!(
-        "{} cells: {} already complete, {} reused, {} run, {} failed; results in {}",
+        "{} cells: {} already complete, {} reused, {} run, {} failed{}; results in {}",
         outcomes.len(),
         skipped,
         reused,
-        outcomes.len() - skipped - reused,
+        outcomes.len() - skipped - reused - elsewhere.len(),
         failed.len(),
+        if elsewhere.is_empty() { String::new() } else { format!(", {} running in another process", elsewhere.len()) },
         out.display()
     );
     if !failed.is_empty() {
         println!("failed: {} (each cell's log.txt says why; --retry-failed reruns them)", failed.join(", "));
+    }
+    if !elsewhere.is_empty() {
+        println!("not finished here: {} (another process runs them; rerun this sweep once it ends)", elsewhere.join(", "));
+    }
+    if !failed.is_empty() || !elsewhere.is_empty() {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

@@ -568,8 +568,18 @@ fn aggregate_rows(
     (times, None)
 }
 
-/// Checks that `dir` may hold a new run (or, with `resume`, an interrupted one).
+/// Checks that `dir` may hold a new run (or, with `resume`, an interrupted one) and that
+/// no other process is writing it.
 pub fn check_out_dir(dir: &Path, resume: bool) -> Result<()> {
+    if let Some(pid) = super::lock::holder(dir) {
+        bail!("{}", super::lock::busy_message(dir, Some(pid)));
+    }
+    check_out_contents(dir, resume)
+}
+
+/// The part of [`check_out_dir`] that reads what `dir` holds, for a process that holds its
+/// lock (and so would see itself as the other writer).
+pub fn check_out_contents(dir: &Path, resume: bool) -> Result<()> {
     if resume {
         if !dir.join("config.toml").is_file() {
             bail!("--resume: {} holds no run (config.toml is missing)", dir.display());

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod engine;
 pub mod graph;
+pub mod lock;
 pub mod machine;
 pub mod metrics;
 pub mod output;

@@ -1,5 +1,6 @@
 //! The run directory: `config.toml`, `policies.json`, `metrics.jsonl` (one object per
-//! epoch, appended as produced), `summary.json` and `checkpoint.bin`.
+//! epoch, appended as produced), `summary.json` and `checkpoint.bin`, written by one
+//! process at a time (see [`super::lock`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,16 +8,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 
 use super::checkpoint::Checkpoint;
+use super::lock::RunLock;
 use super::metrics::{EpochMetrics, Summary};
 
 pub struct RunDir {
     pub path: PathBuf,
+    _lock: RunLock,
 }
 
 impl RunDir {
+    /// Creates the directory if needed and takes its lock, which the value holds.
     pub fn create(path: &Path) -> Result<RunDir> {
         std::fs::create_dir_all(path).with_context(|| format!("--out: cannot create {}", path.display()))?;
-        Ok(RunDir { path: path.to_path_buf() })
+        Ok(RunDir { path: path.to_path_buf(), _lock: RunLock::acquire(path)? })
     }
 
     fn file(&self, name: &str) -> PathBuf {

@@ -28,8 +28,8 @@ use crate::sim::Experiment;
 pub const REUSED_FILE: &str = "reused.json";
 
 /// Files of a run directory that are not copied: the checkpoint only serves to resume a
-/// run, and a finished run is never resumed.
-const NOT_COPIED: &[&str] = &["checkpoint.bin"];
+/// run, and a finished run is never resumed; the lock belongs to the process that ran it.
+const NOT_COPIED: &[&str] = &["checkpoint.bin", crate::sim::lock::LOCK_FILE];
 
 /// A finished run that cells may adopt.
 pub struct Donor {

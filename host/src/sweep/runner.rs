@@ -59,6 +59,8 @@ pub struct CellOutcome {
     pub success: bool,
     /// The finished run whose results this cell adopted in this execution.
     pub reused_from: Option<PathBuf>,
+    /// Another process was running this cell (its pid), so this sweep left it alone.
+    pub running_elsewhere: Option<u32>,
 }
 
 /// Runs every cell that is not done; returns one outcome per cell, in grid order.
@@ -79,6 +81,7 @@ pub fn run_cells(cells: &[Cell], opts: &SweepOptions) -> Result<Vec<CellOutcome>
                 ran: false,
                 success: true,
                 reused_from: Some(donor.dir.clone()),
+                running_elsewhere: None,
             });
             continue;
         }
@@ -93,6 +96,7 @@ pub fn run_cells(cells: &[Cell], opts: &SweepOptions) -> Result<Vec<CellOutcome>
             ran: todo,
             success: !todo && state == CellState::Done,
             reused_from: None,
+            running_elsewhere: None,
         });
         if todo {
             queue.push_back(i);
@@ -104,6 +108,15 @@ pub fn run_cells(cells: &[Cell], opts: &SweepOptions) -> Result<Vec<CellOutcome>
     while !queue.is_empty() || !running.is_empty() {
         while running.len() < opts.jobs.max(1) {
             let Some(i) = queue.pop_front() else { break };
+            // Checked as late as possible: another sweep may have started the cell while
+            // this one worked through the queue. Its log and records are left untouched.
+            if let Some(pid) = crate::sim::lock::holder(&opts.out.join(&cells[i].label)) {
+                finished += 1;
+                outcomes[i].ran = false;
+                outcomes[i].running_elsewhere = Some(pid);
+                eprintln!("[{finished}/{total}] {} is being run by another process (pid {pid}); left alone", cells[i].label);
+                continue;
+            }
             let child = spawn(&exe, &cells[i], outcomes[i].state_before, opts)?;
             eprintln!(
                 "[{}/{total}] {} ({})",
