@@ -99,8 +99,7 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
             let state = crate::sweep::runner::cell_state(&dir);
             let mut line = format!("{:<40} {state:?}", cell.label);
             if state == CellState::Interrupted {
-                let done =
-                    std::fs::read_to_string(dir.join("metrics.jsonl")).map_or(0, |t| t.lines().filter(|l| !l.trim().is_empty()).count());
+                let done = crate::sim::output::read_metrics(&dir)?.len();
                 line.push_str(&format!(", {done} of {} epochs", cell.experiment.epochs));
             }
             if let Some(pid) = crate::sim::lock::holder(&dir) {

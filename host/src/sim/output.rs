@@ -39,13 +39,7 @@ impl RunDir {
     }
 
     pub fn previous_metrics(&self) -> Result<Vec<EpochMetrics>> {
-        let path = self.file("metrics.jsonl");
-        let Ok(text) = std::fs::read_to_string(&path) else { return Ok(Vec::new()) };
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .enumerate()
-            .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}: not a metrics line", path.display(), i + 1)))
-            .collect()
+        read_metrics(&self.path)
     }
 
     pub fn rewrite_metrics(&self, history: &[EpochMetrics]) -> Result<()> {
@@ -69,4 +63,16 @@ impl RunDir {
         let path = self.file("checkpoint.bin");
         path.is_file().then(|| Checkpoint::load(&path)).transpose()
     }
+}
+
+/// The epochs recorded in `dir`'s `metrics.jsonl` (none when it has no such file), read
+/// without taking the directory's lock.
+pub fn read_metrics(dir: &Path) -> Result<Vec<EpochMetrics>> {
+    let path = dir.join("metrics.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(Vec::new()) };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}: not a metrics line", path.display(), i + 1)))
+        .collect()
 }

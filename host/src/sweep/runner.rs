@@ -176,8 +176,8 @@ fn spawn(exe: &Path, cell: &Cell, state: CellState, opts: &SweepOptions) -> Resu
     cmd.env_remove("BYZHOST_DATA").stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
     if opts.jobs > 1 && std::env::var_os(OMP_WAIT_POLICY).is_none() {
         // By default libgomp's idle threads spin at every barrier, and cells sharing cores
-        // take them from each other: two small runs side by side on 2 cores took 7.4 s each,
-        // 4.2 s with passive waiting, 2.7 s alone (BENCHMARKS.md). Waiting changes no result.
+        // take them from each other: two small runs side by side on 2 cores took 17 s each,
+        // 3.8–4.1 s with passive waiting, 2.6 s alone (BENCHMARKS.md). Waiting changes no result.
         cmd.env(OMP_WAIT_POLICY, "PASSIVE");
     }
     #[cfg(target_os = "linux")]
