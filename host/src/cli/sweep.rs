@@ -102,8 +102,8 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
                 let done = crate::sim::output::read_metrics(&dir)?.len();
                 line.push_str(&format!(", {done} of {} epochs", cell.experiment.epochs));
             }
-            if let Some(pid) = crate::sim::lock::holder(&dir) {
-                line.push_str(&format!(", running now (pid {pid})"));
+            if let Some(holder) = crate::sim::lock::holder(&dir) {
+                line.push_str(&format!(", running now ({holder})"));
             }
             if let Some(d) = reuse.donor_for(cell, state)? {
                 line.push_str(&format!(" (would reuse {})", d.dir.display()));
@@ -133,7 +133,7 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
         &SweepOptions { out: out.clone(), jobs: args.jobs, retry_failed: args.retry_failed, run_args: args.run_args, reuse },
     )?;
     let elsewhere: Vec<String> =
-        outcomes.iter().filter_map(|o| o.running_elsewhere.map(|pid| format!("{} (pid {pid})", o.label))).collect();
+        outcomes.iter().filter_map(|o| o.running_elsewhere.map(|holder| format!("{} ({holder})", o.label))).collect();
     let failed: Vec<&str> = outcomes.iter().filter(|o| !o.success && o.running_elsewhere.is_none()).map(|o| o.label.as_str()).collect();
     let reused = outcomes.iter().filter(|o| o.reused_from.is_some()).count();
     let skipped = outcomes.iter().filter(|o| !o.ran).count() - reused - elsewhere.len();

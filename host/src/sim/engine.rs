@@ -571,8 +571,8 @@ fn aggregate_rows(
 /// Checks that `dir` may hold a new run (or, with `resume`, an interrupted one) and that
 /// no other process is writing it.
 pub fn check_out_dir(dir: &Path, resume: bool) -> Result<()> {
-    if let Some(pid) = super::lock::holder(dir) {
-        bail!("{}", super::lock::busy_message(dir, Some(pid)));
+    if let Some(holder) = super::lock::holder(dir) {
+        bail!("{}", super::lock::busy_message(dir, holder));
     }
     check_out_contents(dir, resume)
 }

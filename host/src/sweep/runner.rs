@@ -59,8 +59,8 @@ pub struct CellOutcome {
     pub success: bool,
     /// The finished run whose results this cell adopted in this execution.
     pub reused_from: Option<PathBuf>,
-    /// Another process was running this cell (its pid), so this sweep left it alone.
-    pub running_elsewhere: Option<u32>,
+    /// Another process was running this cell, so this sweep left it alone.
+    pub running_elsewhere: Option<crate::sim::lock::Holder>,
 }
 
 /// Runs every cell that is not done; returns one outcome per cell, in grid order.
@@ -110,11 +110,11 @@ pub fn run_cells(cells: &[Cell], opts: &SweepOptions) -> Result<Vec<CellOutcome>
             let Some(i) = queue.pop_front() else { break };
             // Checked as late as possible: another sweep may have started the cell while
             // this one worked through the queue. Its log and records are left untouched.
-            if let Some(pid) = crate::sim::lock::holder(&opts.out.join(&cells[i].label)) {
+            if let Some(holder) = crate::sim::lock::holder(&opts.out.join(&cells[i].label)) {
                 finished += 1;
                 outcomes[i].ran = false;
-                outcomes[i].running_elsewhere = Some(pid);
-                eprintln!("[{finished}/{total}] {} is being run by another process (pid {pid}); left alone", cells[i].label);
+                outcomes[i].running_elsewhere = Some(holder);
+                eprintln!("[{finished}/{total}] {} is being run by another process ({holder}); left alone", cells[i].label);
                 continue;
             }
             let child = spawn(&exe, &cells[i], outcomes[i].state_before, opts)?;
