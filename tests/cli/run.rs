@@ -146,6 +146,11 @@ fn run_directory_holds_config_policies_metrics_summary_and_checkpoint() {
         assert!(m[0].get(key).is_some(), "metrics lack {key}");
     }
     assert_eq!(m[1]["round"], 10);
+    // Which regular node is weakest and strongest, by id: a node of the run, and the same
+    // node when every model scores alike.
+    for key in ["weakest_node", "strongest_node"] {
+        assert!(m[1][key].as_u64().is_some_and(|id| id < 5), "{key}: {}", m[1]);
+    }
     let acc = m[1]["accuracy_mean"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc));
     let sm = summary(&dir);
@@ -172,6 +177,7 @@ fn dpsgd_on_a_complete_graph_without_attack_reaches_exact_consensus() {
     for m in metrics(&s.path("r")) {
         assert_eq!(m["consensus_error"].as_f64(), Some(0.0), "{m}");
         assert_eq!(m["accuracy_min"], m["accuracy_max"]);
+        assert_eq!(m["weakest_node"], m["strongest_node"], "ties go to the same node: {m}");
     }
 }
 

@@ -16,6 +16,13 @@ pub struct EpochMetrics {
     pub accuracy_mean: Option<f64>,
     pub accuracy_min: Option<f64>,
     pub accuracy_max: Option<f64>,
+    /// Ids of the regular nodes holding the lowest and highest accuracy (the lowest id on
+    /// ties), so an outlier can be followed from epoch to epoch; absent in records written
+    /// before they were recorded.
+    #[serde(default)]
+    pub weakest_node: Option<u32>,
+    #[serde(default)]
+    pub strongest_node: Option<u32>,
     /// Eq. (3) over regular nodes: mean of ‖x_i − x̄‖² / ‖x̄‖².
     pub consensus_error: Option<f64>,
     /// Mean training loss of the epoch's mini-batches over regular nodes.
@@ -172,6 +179,8 @@ mod tests {
             accuracy_mean: acc,
             accuracy_min: acc,
             accuracy_max: acc,
+            weakest_node: None,
+            strongest_node: None,
             consensus_error: Some(epoch as f64),
             train_loss: Some(1.0),
             agg_ms_median: 0.0,
