@@ -372,6 +372,8 @@ impl<'a> Simulation<'a> {
         let accuracies: Vec<f64> = if evaluate { self.evaluate() } else { Vec::new() };
         let t_eval = t2.elapsed();
         let stat = |f: fn(f64, f64) -> f64| accuracies.iter().copied().reduce(f);
+        let (accuracy_min, accuracy_max) = (stat(f64::min), stat(f64::max));
+        // `position`, not `max_by`: the first match keeps "lowest node id on ties".
         let node_holding = |value: Option<f64>| value.and_then(|v| accuracies.iter().position(|&a| a == v)).map(|row| self.nodes[row].id);
         let rounds_done = match &diverged {
             Some(d) => d.round,
@@ -381,10 +383,10 @@ impl<'a> Simulation<'a> {
             epoch: epoch + 1,
             round: rounds_done,
             accuracy_mean: (!accuracies.is_empty()).then(|| accuracies.iter().sum::<f64>() / accuracies.len() as f64),
-            accuracy_min: stat(f64::min),
-            accuracy_max: stat(f64::max),
-            weakest_node: node_holding(stat(f64::min)),
-            strongest_node: node_holding(stat(f64::max)),
+            accuracy_min,
+            accuracy_max,
+            weakest_node: node_holding(accuracy_min),
+            strongest_node: node_holding(accuracy_max),
             consensus_error: consensus_error(&self.models, DIM),
             train_loss: finite(loss_sum / loss_n.max(1) as f64),
             agg_ms_median: quantile(&mut agg_ms, 0.5),
