@@ -267,6 +267,37 @@ fn resume_refuses_other_settings() {
     assert!(stderr_of(&o).contains("--resume takes every setting from"), "{}", stderr_of(&o));
 }
 
+/// A record must not mix two builds of a policy: `--resume` refuses a component whose
+/// sha256 differs from the one `policies.json` recorded when the run started, and leaves the
+/// run directory as it was.
+#[test]
+fn resume_refuses_a_policy_build_other_than_the_recorded_one() {
+    let s = Scratch::new();
+    assert!(small_run(&s, "r", &["--epochs", "1"]).status.success());
+    std::fs::remove_file(s.path("r/summary.json")).unwrap();
+    let recorded = std::fs::read_to_string(s.path("r/policies.json")).unwrap();
+    let mut policies: Value = serde_json::from_str(&recorded).unwrap();
+    let actual = policies["defense"]["sha256"].as_str().unwrap().to_string();
+    let other = "0".repeat(64);
+    policies["defense"]["sha256"] = Value::from(other.clone());
+    std::fs::write(s.path("r/policies.json"), policies.to_string()).unwrap();
+    let before = std::fs::read_to_string(s.path("r/metrics.jsonl")).unwrap();
+
+    let o = s.byzhost().args(["run", "--resume", "--quiet", "--out"]).arg(s.path("r")).output().unwrap();
+    assert!(!o.status.success());
+    let err = stderr_of(&o);
+    assert_no_host_panic(&err);
+    assert!(err.contains("--resume") && err.contains("defense") && err.contains("dpsgd.wasm"), "{err}");
+    assert!(err.contains(&actual) && err.contains(&other) && err.contains("start the run over"), "{err}");
+    assert_eq!(std::fs::read_to_string(s.path("r/metrics.jsonl")).unwrap(), before);
+    assert!(!s.path("r/summary.json").exists());
+
+    // With the recorded build back in place, the same command resumes.
+    std::fs::write(s.path("r/policies.json"), recorded).unwrap();
+    let o = s.byzhost().args(["run", "--resume", "--quiet", "--out"]).arg(s.path("r")).output().unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+}
+
 #[test]
 fn an_existing_run_directory_is_not_overwritten() {
     let s = Scratch::new();

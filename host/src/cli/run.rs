@@ -1,13 +1,14 @@
 //! `byzhost run`: flags and an optional TOML experiment file → a validated
 //! [`Experiment`] → the simulation, its run directory and a results table.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 
 use super::{build_sandbox, CacheArgs};
+use crate::sandbox::LoadedPolicy;
 use crate::sim::engine::{check_out_contents, check_out_dir, Simulation};
 use crate::sim::output::RunDir;
 use crate::sim::progress::Progress;
@@ -210,6 +211,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             bail!("--attack {} is a defense, not an attack", a.path.display());
         }
     }
+    if args.resume {
+        let mut loaded: Vec<(&str, &LoadedPolicy)> = vec![("defense", &defense)];
+        loaded.extend(attack.as_deref().map(|a| ("attack", a)));
+        check_recorded_builds(&out, &loaded)?;
+    }
 
     let mut sim = Simulation::new(&exp, &sandbox, &defense, attack.as_deref())?;
     for w in sim.warnings() {
@@ -275,4 +281,42 @@ fn print_table(s: &crate::sim::metrics::Summary, out: &std::path::Path) {
         println!("computed on              {}", m.describe());
     }
     println!("results                  {}", out.display());
+}
+
+/// A resumed run must load the very component builds its earlier epochs ran: a rebuild with
+/// other bits (another compiler, another set of crates built beside it, an edited SDK) may
+/// compute other numbers, and the record would mix two builds under one sha256 without
+/// saying so. `policies.json` is written once, when the run starts, so it names those builds.
+fn check_recorded_builds(out: &Path, loaded: &[(&str, &LoadedPolicy)]) -> Result<()> {
+    let path = out.join("policies.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "warning: {} is missing, so --resume cannot check that it loads the policy builds the run started with",
+                path.display()
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let recorded: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
+    for (role, policy) in loaded {
+        let Some(sha256) = recorded[role]["sha256"].as_str() else {
+            bail!("--resume: {} records no {role}, but the run's config.toml names {}", path.display(), policy.path.display());
+        };
+        if sha256 != policy.sha256 {
+            bail!(
+                "--resume: the {role} {} has sha256 {}, but the run in {} started with sha256 {sha256} ({}); \
+                 its epochs so far were computed by that build, and continuing with another would mix two builds in one record. \
+                 Put back the component with the recorded sha256 (scripts/build-policies.sh rebuilds every policy from the \
+                 commit that started the run), or start the run over in a new --out",
+                policy.path.display(),
+                policy.sha256,
+                out.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }

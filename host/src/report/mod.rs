@@ -24,6 +24,8 @@ pub struct CellResult {
     pub summary: Option<Summary>,
     /// The run this cell's results were copied from (`sweep --reuse`).
     pub reused_from: Option<String>,
+    /// (policy name, sha256) of each component the run recorded in `policies.json`.
+    pub builds: Vec<(String, String)>,
 }
 
 /// A sweep directory: its index and every cell.
@@ -67,7 +69,8 @@ impl SweepResult {
                 .unwrap_or_default();
             let summary = std::fs::read_to_string(cell_dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
             let reused_from = crate::sweep::reuse::reused_from(&cell_dir);
-            cells.push(CellResult { label, coordinates, metrics, summary, reused_from });
+            let builds = recorded_builds(&cell_dir);
+            cells.push(CellResult { label, coordinates, metrics, summary, reused_from, builds });
         }
         // Axis order as the labels spell it (first axis first).
         if let Some(first) = cells.iter().find(|c| !c.coordinates.is_empty()) {
@@ -112,6 +115,19 @@ impl SweepResult {
     pub fn complete(&self) -> usize {
         self.cells.iter().filter(|c| c.summary.is_some()).count()
     }
+}
+
+/// (name, sha256) of the defense and attack a run directory's `policies.json` records;
+/// empty when the cell has not started.
+fn recorded_builds(cell_dir: &Path) -> Vec<(String, String)> {
+    let Some(policies) = std::fs::read_to_string(cell_dir.join("policies.json")).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok())
+    else {
+        return Vec::new();
+    };
+    ["defense", "attack"]
+        .iter()
+        .filter_map(|role| Some((policies[role]["name"].as_str()?.to_string(), policies[role]["sha256"].as_str()?.to_string())))
+        .collect()
 }
 
 /// Writes every figure and `report.md` into `out`; returns each sweep's section as

@@ -1,6 +1,7 @@
 //! Markdown sections per sweep: every cell's outcome, the artefact's table with the
 //! paper's numbers beside the measured ones, and the figures that go with it.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -81,6 +82,7 @@ pub fn sweep_section(s: &SweepResult, out: &Path) -> Result<String> {
         s.cells.len()
     );
     md.push_str(&machines_line(s));
+    md.push_str(&builds_line(s));
     md.push_str(&artefact_table(s));
     md.push_str(&figures(s, out)?);
     let _ = writeln!(md, "\n<details><summary>Every cell</summary>\n");
@@ -127,6 +129,43 @@ fn machines_line(s: &SweepResult) -> String {
     }
     let list: Vec<String> = counts.iter().map(|(n, k)| format!("{n}: {k} {}", if *k == 1 { "cell" } else { "cells" })).collect();
     format!("Computed on: {}.\n\n", list.join("; "))
+}
+
+/// Names each policy whose cells ran more than one build (sha256 in each cell's
+/// `policies.json`): one name and version can hide another compilation, so a reader
+/// comparing cells is told which ran which. Empty when every cell ran the same builds.
+fn builds_line(s: &SweepResult) -> String {
+    let mut builds: BTreeMap<&str, Vec<(&str, Vec<&str>)>> = BTreeMap::new();
+    for c in &s.cells {
+        for (name, sha256) in &c.builds {
+            let seen = builds.entry(name).or_default();
+            match seen.iter_mut().find(|(h, _)| h == sha256) {
+                Some((_, labels)) => labels.push(&c.label),
+                None => seen.push((sha256, vec![&c.label])),
+            }
+        }
+    }
+    let differing: Vec<String> = builds
+        .iter()
+        .filter(|(_, seen)| seen.len() > 1)
+        .map(|(name, seen)| {
+            let each: Vec<String> = seen
+                .iter()
+                .map(|(sha256, labels)| {
+                    let short = &sha256[..sha256.len().min(8)];
+                    match labels.len() {
+                        1..=3 => format!("`{short}` in {}", labels.join(", ")),
+                        k => format!("`{short}` in {k} cells"),
+                    }
+                })
+                .collect();
+            format!("`{name}` {}", each.join(", "))
+        })
+        .collect();
+    if differing.is_empty() {
+        return String::new();
+    }
+    format!("Policy builds differ between cells (sha256 prefixes, from each cell's `policies.json`): {}.\n\n", differing.join("; "))
 }
 
 /// A cell whose final accuracy is this many points below its best is marked as collapsed.
@@ -369,6 +408,7 @@ mod tests {
             metrics: Vec::new(),
             summary: Some(serde_json::from_value(summary).unwrap()),
             reused_from: None,
+            builds: vec![(defense.to_string(), "c00e30b6".repeat(8))],
         }
     }
 
@@ -467,6 +507,33 @@ mod tests {
         assert_eq!(
             machines_line(&sweep("fig1", cells)),
             "Computed on: Intel(R) Xeon(R) Processor (avx512, 2 logical cores): 2 cells; machine not recorded: 1 cell.\n\n"
+        );
+    }
+
+    #[test]
+    fn a_section_names_the_cells_that_ran_another_build_of_a_policy() {
+        let with = |mut c: CellResult, builds: &[(&str, &str)]| {
+            c.builds = builds.iter().map(|(n, h)| (n.to_string(), h.repeat(8))).collect();
+            c
+        };
+        let same = vec![
+            with(cell("random", "sim", 0.8, 0.8), &[("sim", "0c858570"), ("random", "3e168a42")]),
+            with(cell("reverse", "sim", 0.8, 0.8), &[("sim", "0c858570"), ("reverse", "295a482f")]),
+        ];
+        assert_eq!(builds_line(&sweep("table3", same)), "", "one build per policy: nothing to say");
+
+        let mut mixed: Vec<CellResult> = (0..4)
+            .map(|i| {
+                let mut c = with(cell("dlie", "sim", 0.8, 0.8), &[("sim", "0c858570"), ("dlie", "7d4e49e1")]);
+                c.label = format!("n{i}__dlie");
+                c
+            })
+            .collect();
+        mixed.push(with(cell("random", "sim", 0.8, 0.8), &[("sim", "f4bd75fa"), ("random", "b1da3f0e")]));
+        assert_eq!(
+            builds_line(&sweep("table3", mixed)),
+            "Policy builds differ between cells (sha256 prefixes, from each cell's `policies.json`): \
+             `sim` `0c858570` in 4 cells, `f4bd75fa` in random__sim.\n\n"
         );
     }
 }
