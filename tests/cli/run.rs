@@ -258,6 +258,33 @@ fn resume_without_a_checkpoint_says_so_and_trains_again_to_the_same_metrics() {
     assert_eq!(outcome(&s.path("r")), expected);
 }
 
+/// A checkpoint ahead of the record (one carried beside an older copy of metrics.jsonl)
+/// cannot resume without a gap in the record: refused, and the way on it names works.
+#[test]
+fn resume_refuses_a_checkpoint_ahead_of_the_recorded_metrics() {
+    let s = Scratch::new();
+    let o = small_run(&s, "r", &[]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let expected = outcome(&s.path("r"));
+    std::fs::remove_file(s.path("r/summary.json")).unwrap();
+    let full = std::fs::read_to_string(s.path("r/metrics.jsonl")).unwrap();
+    let first_epoch_only = format!("{}\n", full.lines().next().unwrap());
+    std::fs::write(s.path("r/metrics.jsonl"), &first_epoch_only).unwrap();
+
+    let o = s.byzhost().args(["run", "--resume", "--quiet", "--out"]).arg(s.path("r")).output().unwrap();
+    assert!(!o.status.success());
+    let err = stderr_of(&o);
+    assert_no_host_panic(&err);
+    assert!(err.contains("saved after epoch 2") && err.contains("records only 1 epochs") && err.contains("delete checkpoint.bin"), "{err}");
+    assert_eq!(std::fs::read_to_string(s.path("r/metrics.jsonl")).unwrap(), first_epoch_only);
+    assert!(!s.path("r/summary.json").exists());
+
+    std::fs::remove_file(s.path("r/checkpoint.bin")).unwrap();
+    let o = s.byzhost().args(["run", "--resume", "--quiet", "--out"]).arg(s.path("r")).output().unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_eq!(outcome(&s.path("r")), expected);
+}
+
 #[test]
 fn resume_refuses_other_settings() {
     let s = Scratch::new();

@@ -10,7 +10,7 @@ use clap::Args;
 use super::{build_sandbox, CacheArgs};
 use crate::sandbox::LoadedPolicy;
 use crate::sim::engine::{check_out_contents, check_out_dir, Simulation};
-use crate::sim::output::RunDir;
+use crate::sim::output::{read_policies, recorded_sha256, RunDir};
 use crate::sim::progress::Progress;
 use crate::sim::Experiment;
 
@@ -289,20 +289,12 @@ fn print_table(s: &crate::sim::metrics::Summary, out: &std::path::Path) {
 /// saying so. `policies.json` is written once, when the run starts, so it names those builds.
 fn check_recorded_builds(out: &Path, loaded: &[(&str, &LoadedPolicy)]) -> Result<()> {
     let path = out.join("policies.json");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!(
-                "warning: {} is missing, so --resume cannot check that it loads the policy builds the run started with",
-                path.display()
-            );
-            return Ok(());
-        }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    let Some(recorded) = read_policies(out)? else {
+        eprintln!("warning: {} is missing, so --resume cannot check that it loads the policy builds the run started with", path.display());
+        return Ok(());
     };
-    let recorded: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
     for (role, policy) in loaded {
-        let Some(sha256) = recorded[role]["sha256"].as_str() else {
+        let Some(sha256) = recorded_sha256(&recorded, role) else {
             bail!("--resume: {} records no {role}, but the run's config.toml names {}", path.display(), policy.path.display());
         };
         if sha256 != policy.sha256 {

@@ -13,6 +13,7 @@ use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
 use crate::sim::metrics::{EpochMetrics, Summary};
+use crate::sim::output::{read_policies, recorded_sha256};
 use sections::Sections;
 
 /// One cell of a sweep as found on disk.
@@ -120,13 +121,10 @@ impl SweepResult {
 /// (name, sha256) of the defense and attack a run directory's `policies.json` records;
 /// empty when the cell has not started.
 fn recorded_builds(cell_dir: &Path) -> Vec<(String, String)> {
-    let Some(policies) = std::fs::read_to_string(cell_dir.join("policies.json")).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok())
-    else {
-        return Vec::new();
-    };
+    let Some(policies) = read_policies(cell_dir).ok().flatten() else { return Vec::new() };
     ["defense", "attack"]
         .iter()
-        .filter_map(|role| Some((policies[role]["name"].as_str()?.to_string(), policies[role]["sha256"].as_str()?.to_string())))
+        .filter_map(|role| Some((policies[role]["name"].as_str()?.to_string(), recorded_sha256(&policies, role)?.to_string())))
         .collect()
 }
 

@@ -248,6 +248,19 @@ impl<'a> Simulation<'a> {
         // metrics file may run one epoch ahead of the checkpoint: keep only what the
         // checkpoint covers.
         if let Some(ckpt) = dir.checkpoint()? {
+            // The other way round cannot be mended: the epochs between the record's end and
+            // the checkpoint's are lost, and resuming would leave a silent gap in the record
+            // (a checkpoint carried beside an older copy of metrics.jsonl does this).
+            if history.len() < ckpt.epochs_completed as usize {
+                bail!(
+                    "--resume: {}: checkpoint.bin was saved after epoch {} but metrics.jsonl records only {} epochs, so the \
+                     epochs between would be missing from the record. Put back the metrics.jsonl written with this checkpoint, \
+                     or delete checkpoint.bin to train the run again from epoch 1",
+                    dir.path.display(),
+                    ckpt.epochs_completed,
+                    history.len()
+                );
+            }
             self.restore(&ckpt)?;
             first_epoch = ckpt.epochs_completed;
         }

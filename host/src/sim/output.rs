@@ -76,3 +76,21 @@ pub fn read_metrics(dir: &Path) -> Result<Vec<EpochMetrics>> {
         .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}: not a metrics line", path.display(), i + 1)))
         .collect()
 }
+
+/// `dir`'s `policies.json`, the defense and attack builds the run started with (written
+/// once, at the start); `None` when the run never wrote one.
+pub fn read_policies(dir: &Path) -> Result<Option<serde_json::Value>> {
+    let path = dir.join("policies.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    serde_json::from_str(&text).map(Some).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+/// The sha256 `policies.json` (as [`read_policies`] returns it) records for `role`
+/// (`"defense"` or `"attack"`); `None` when it records no such policy.
+pub fn recorded_sha256<'a>(policies: &'a serde_json::Value, role: &str) -> Option<&'a str> {
+    policies[role]["sha256"].as_str()
+}

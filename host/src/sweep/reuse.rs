@@ -22,6 +22,7 @@ use super::grid::Cell;
 use super::runner::{cell_state, CellState};
 use crate::policy::{parse_params, ParamValue};
 use crate::sandbox::{Limits, LoadedPolicy, Sandbox};
+use crate::sim::output::{read_policies, recorded_sha256};
 use crate::sim::Experiment;
 
 /// Written into an adopted cell's directory.
@@ -94,9 +95,8 @@ impl Matcher {
         // it is left to run and report that itself.
         let Some(wanted) = effective_params(&defense, attack.as_deref(), &cell.experiment) else { return Ok(None) };
         Ok(candidates.into_iter().find(|d| {
-            let recorded = |role: &str| d.policies[role]["sha256"].as_str().map(str::to_string);
-            recorded("defense") == Some(defense.sha256.clone())
-                && recorded("attack") == attack.as_ref().map(|a| a.sha256.clone())
+            recorded_sha256(&d.policies, "defense") == Some(defense.sha256.as_str())
+                && recorded_sha256(&d.policies, "attack") == attack.as_ref().map(|a| a.sha256.as_str())
                 && effective_params(&defense, attack.as_deref(), &d.experiment).as_ref() == Some(&wanted)
         }))
     }
@@ -122,7 +122,7 @@ fn donor(dir: &Path) -> Option<Donor> {
         return None;
     }
     let experiment = Experiment::from_file(&dir.join("config.toml")).ok()?;
-    let policies = serde_json::from_str(&std::fs::read_to_string(dir.join("policies.json")).ok()?).ok()?;
+    let policies = read_policies(dir).ok().flatten()?;
     Some(Donor { dir: dir.to_path_buf(), experiment, policies })
 }
 
