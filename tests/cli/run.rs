@@ -24,6 +24,11 @@ fn small_run(s: &Scratch, out: &str, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `byzhost run --resume --quiet --out <out>` in the scratch directory.
+fn resume(s: &Scratch, out: &str) -> std::process::Output {
+    s.byzhost().args(["run", "--resume", "--quiet", "--out"]).arg(s.path(out)).output().unwrap()
+}
+
 fn metrics(dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -230,7 +235,7 @@ fn resume_after_a_kill_ends_with_the_same_metrics() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let resumed = s.byzhost().args(["run", "--resume", "--quiet", "--out"]).arg(s.path("cut")).output().unwrap();
+    let resumed = resume(&s, "cut");
     assert!(resumed.status.success(), "{}", stderr_of(&resumed));
     assert_eq!(outcome(&s.path("cut")), outcome(&s.path("full")));
     assert_eq!(summary(&s.path("cut"))["best_accuracy"], summary(&s.path("full"))["best_accuracy"]);
@@ -248,7 +253,7 @@ fn resume_without_a_checkpoint_says_so_and_trains_again_to_the_same_metrics() {
     // What a committed record of an interrupted run looks like on another machine.
     std::fs::remove_file(s.path("r/summary.json")).unwrap();
     std::fs::remove_file(s.path("r/checkpoint.bin")).unwrap();
-    let resumed = s.byzhost().args(["run", "--resume", "--quiet", "--out"]).arg(s.path("r")).output().unwrap();
+    let resumed = resume(&s, "r");
     assert!(resumed.status.success(), "{}", stderr_of(&resumed));
     let err = stderr_of(&resumed);
     assert!(
@@ -271,7 +276,7 @@ fn resume_refuses_a_checkpoint_ahead_of_the_recorded_metrics() {
     let first_epoch_only = format!("{}\n", full.lines().next().unwrap());
     std::fs::write(s.path("r/metrics.jsonl"), &first_epoch_only).unwrap();
 
-    let o = s.byzhost().args(["run", "--resume", "--quiet", "--out"]).arg(s.path("r")).output().unwrap();
+    let o = resume(&s, "r");
     assert!(!o.status.success());
     let err = stderr_of(&o);
     assert_no_host_panic(&err);
@@ -280,7 +285,7 @@ fn resume_refuses_a_checkpoint_ahead_of_the_recorded_metrics() {
     assert!(!s.path("r/summary.json").exists());
 
     std::fs::remove_file(s.path("r/checkpoint.bin")).unwrap();
-    let o = s.byzhost().args(["run", "--resume", "--quiet", "--out"]).arg(s.path("r")).output().unwrap();
+    let o = resume(&s, "r");
     assert!(o.status.success(), "{}", stderr_of(&o));
     assert_eq!(outcome(&s.path("r")), expected);
 }
@@ -310,7 +315,7 @@ fn resume_refuses_a_policy_build_other_than_the_recorded_one() {
     std::fs::write(s.path("r/policies.json"), policies.to_string()).unwrap();
     let before = std::fs::read_to_string(s.path("r/metrics.jsonl")).unwrap();
 
-    let o = s.byzhost().args(["run", "--resume", "--quiet", "--out"]).arg(s.path("r")).output().unwrap();
+    let o = resume(&s, "r");
     assert!(!o.status.success());
     let err = stderr_of(&o);
     assert_no_host_panic(&err);
@@ -321,7 +326,7 @@ fn resume_refuses_a_policy_build_other_than_the_recorded_one() {
 
     // With the recorded build back in place, the same command resumes.
     std::fs::write(s.path("r/policies.json"), recorded).unwrap();
-    let o = s.byzhost().args(["run", "--resume", "--quiet", "--out"]).arg(s.path("r")).output().unwrap();
+    let o = resume(&s, "r");
     assert!(o.status.success(), "{}", stderr_of(&o));
 }
 
