@@ -13,11 +13,19 @@ pub struct Array {
     pub data: Vec<f32>,
 }
 
-/// Reads `path` (given with `flag`) as a float32 array of `ndim` dimensions.
+/// Largest `.npy` file read: far above what a call needs (the honest models of n = 1000
+/// nodes are 0.3 GB), and below what would exhaust a workstation's memory.
+pub const MAX_NPY_BYTES: u64 = 8 << 30;
+
+/// Reads `path` (given with `flag`) as a float32 array of `ndim` dimensions. The shape in the
+/// header is checked against the file's size with checked arithmetic before anything is
+/// allocated for it, so a header cannot make the reader allocate more than the file holds.
 pub fn read_f32(path: &Path, flag: &str, ndim: usize) -> Result<Array> {
-    let bytes = std::fs::read(path).with_context(|| format!("{flag}: cannot read {}", path.display()))?;
-    let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{flag}: {} is not a valid .npy file", path.display()))?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let bytes = byzhost_train::files::read_regular(path, MAX_NPY_BYTES, flag, "")?;
+    let mut body: &[u8] = &bytes;
+    let header = npyz::NpyHeader::from_reader(&mut body).with_context(|| format!("{flag}: {} is not a valid .npy file", path.display()))?;
+    let npy = npyz::NpyFile::with_header(header, body);
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| usize::try_from(d).unwrap_or(usize::MAX)).collect();
     if shape.len() != ndim {
         bail!("{flag}: {} has shape {shape:?}, but a {ndim}-dimensional float32 array is expected", path.display());
     }
@@ -28,6 +36,16 @@ pub fn read_f32(path: &Path, flag: &str, ndim: usize) -> Result<Array> {
     let is_f32 = matches!(&dtype, npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4);
     if !is_f32 {
         bail!("{flag}: {} has dtype {}, but float32 is expected (use arr.astype(np.float32))", path.display(), dtype.descr());
+    }
+    let data_bytes = body.len();
+    let declared = shape.iter().try_fold(4usize, |acc, &d| acc.checked_mul(d));
+    if declared != Some(data_bytes) {
+        let declared = declared.map_or("more than fit in memory".to_string(), |b| format!("{b}"));
+        bail!(
+            "{flag}: {} declares shape {shape:?} ({declared} bytes of float32) but holds {data_bytes} bytes of data; \
+             the file is truncated or its header is corrupt",
+            path.display()
+        );
     }
     let data = npy.into_vec::<f32>().with_context(|| format!("{flag}: {} is truncated or corrupt", path.display()))?;
     Ok(Array { shape, data })

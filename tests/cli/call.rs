@@ -134,3 +134,77 @@ fn a_defense_without_its_inputs_names_the_missing_flag() {
     assert!(!out.status.success());
     assert!(stderr_of(&out).contains("--prev is required"), "{}", stderr_of(&out));
 }
+
+/// A version-1.0 `.npy` file with `header` as its dictionary and `body` as its data.
+fn raw_npy(header: &str, body: &[u8]) -> Vec<u8> {
+    let mut dict = header.to_string();
+    // Magic (6) + version (2) + length (2) + dictionary + newline, padded to 64 bytes.
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(dict.as_bytes());
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+#[test]
+fn a_shape_larger_than_the_file_is_refused_before_allocating() {
+    let s = Scratch::new();
+    defense_inputs(&s);
+    let cases = [
+        // The element count overflows 64 bits; the body is empty.
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 8), }", &[][..]),
+        // The element count fits, but the file holds far fewer bytes than it declares.
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000, 5), }", &[0u8; 8][..]),
+        // More data than the shape declares.
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 5), }", &[0u8; 24][..]),
+    ];
+    for (header, body) in cases {
+        std::fs::write(s.path("r.npy"), raw_npy(header, body)).unwrap();
+        let out = call_defense(&s, "policies/dpsgd.wasm", &[]);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{header}: {err}");
+        assert_no_host_panic(&err);
+        assert!(err.contains("--received") && err.contains("declares shape") && err.contains("header is corrupt"), "{err}");
+    }
+}
+
+#[test]
+fn a_device_given_as_an_input_is_refused_without_reading_it() {
+    let s = Scratch::new();
+    defense_inputs(&s);
+    let out = s
+        .byzhost()
+        .arg("call")
+        .arg(component("policies/dpsgd.wasm"))
+        .args(["--prev", "/dev/zero", "--local", "l.npy", "--received", "r.npy", "--out", "o.npy"])
+        .current_dir(s.dir.path())
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--prev: /dev/zero is a character device, not a regular file"), "{err}");
+}
+
+#[test]
+fn a_result_over_the_transfer_limit_is_its_own_fault_class() {
+    let s = Scratch::new();
+    // 300,000 floats: 1.2 MB of result, over a 1 MiB limit.
+    let d = 300_000;
+    s.npy("p.npy", &[d], &vec![1.0; d]);
+    s.npy("l.npy", &[d], &vec![1.0; d]);
+    s.npy("r.npy", &[1, d], &vec![1.0; d]);
+    let out = call_defense(&s, "policies/dpsgd.wasm", &["--policy-transfer-mb", "1"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(has_error_class(&err, "transfer-limit"), "{err}");
+    assert!(err.contains("more than 1048576 bytes") && err.contains("--policy-transfer-mb"), "{err}");
+    assert!(err.contains("this call's result should be 1200000 bytes"), "{err}");
+    // The default limit (the instance's memory cap) lets the same call through.
+    let out = call_defense(&s, "policies/dpsgd.wasm", &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+}

@@ -450,3 +450,18 @@ fn a_config_file_supplies_settings_and_flags_override_it() {
     let o = small_run(&s, "r2", &["--config", cfg.to_str().unwrap()]);
     assert!(stderr_of(&o).contains("nodez"), "{}", stderr_of(&o));
 }
+
+#[test]
+fn absurd_thread_and_node_counts_are_refused_naming_the_flag() {
+    let s = Scratch::new();
+    for (flag, value) in
+        [("--threads", "100000"), ("--agg-threads", "100000"), ("--nodes", "1000000000"), ("--policy-timeout-ms", "18446744073709551615")]
+    {
+        let o = small_run(&s, "r", &[flag, value]);
+        let err = stderr_of(&o);
+        assert_eq!(o.status.code(), Some(1), "{flag} {value}: {err}");
+        assert_no_host_panic(&err);
+        assert!(err.contains(&format!("{flag} must be between")), "{flag} {value}: {err}");
+        assert!(!s.path("r").exists(), "refused before any work");
+    }
+}

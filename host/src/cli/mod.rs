@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-use crate::sandbox::{Limits, Sandbox};
+use crate::sandbox::{Limits, Sandbox, DEFAULT_COMPILE_TIMEOUT_S, DEFAULT_COMPONENT_MB};
 
 /// Research host for Byzantine-resilient decentralized learning: trains one CNN per node,
 /// runs gossip rounds, and loads attacks and defenses as sandboxed WebAssembly components.
@@ -58,14 +58,40 @@ pub enum Command {
 pub struct SandboxArgs {
     /// Wall-clock deadline of one policy call, in milliseconds; a call past it is stopped
     /// and reported as a timeout.
-    #[arg(long, value_name = "MS", default_value_t = 10_000, env = "BYZHOST_POLICY_TIMEOUT_MS")]
+    #[arg(long, value_name = "MS", default_value_t = 10_000, env = "BYZHOST_POLICY_TIMEOUT_MS",
+          value_parser = clap::value_parser!(u64).range(1..=crate::sim::config::MAX_POLICY_TIMEOUT_MS))]
     pub policy_timeout_ms: u64,
     /// Cap on one policy instance's linear memory, in MiB; growing past it is reported as
     /// a memory-limit fault.
     #[arg(long, value_name = "MIB", default_value_t = 2048, env = "BYZHOST_POLICY_MEMORY_MB")]
     pub policy_memory_mb: usize,
     #[command(flatten)]
+    pub resources: ResourceArgs,
+    #[command(flatten)]
     pub cache: CacheArgs,
+}
+
+/// Bounds on what components and their calls may take from the machine, shared by every
+/// command that loads policies. They never change results, only whether a misbehaving
+/// policy is stopped, so runs do not record them.
+#[derive(Args, Debug, Clone)]
+pub struct ResourceArgs {
+    /// Budget of all live policy instances' linear memories together, in MiB; a growth past
+    /// it is a memory-limit fault [default: half the machine's memory].
+    #[arg(long, value_name = "MIB", env = "BYZHOST_POLICY_MEMORY_TOTAL_MB", value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    pub policy_memory_total_mb: Option<u64>,
+    /// Most data one policy call may move from the component to the host, in MiB; past it
+    /// the call is a transfer-limit fault [default: the per-instance cap, --policy-memory-mb].
+    #[arg(long, value_name = "MIB", env = "BYZHOST_POLICY_TRANSFER_MB", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub policy_transfer_mb: Option<u64>,
+    /// Largest component file loaded, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_COMPONENT_MB, env = "BYZHOST_MAX_COMPONENT_MB",
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_component_mb: u64,
+    /// Seconds a first compile of a component may take before the host gives up.
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_COMPILE_TIMEOUT_S, env = "BYZHOST_COMPILE_TIMEOUT_S",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub compile_timeout_s: u64,
 }
 
 /// Where compiled components are cached.
@@ -82,16 +108,25 @@ pub struct CacheArgs {
 
 impl SandboxArgs {
     pub fn sandbox(&self) -> Result<Sandbox> {
-        build_sandbox(self.policy_timeout_ms, self.policy_memory_mb, &self.cache)
+        build_sandbox(self.policy_timeout_ms, self.policy_memory_mb, &self.resources, &self.cache)
     }
 }
 
 /// Creates the sandbox after checking the limits.
-pub fn build_sandbox(timeout_ms: u64, memory_mb: usize, cache: &CacheArgs) -> Result<Sandbox> {
+pub fn build_sandbox(timeout_ms: u64, memory_mb: usize, resources: &ResourceArgs, cache: &CacheArgs) -> Result<Sandbox> {
     if memory_mb == 0 || memory_mb > 4096 {
         anyhow::bail!("--policy-memory-mb must be between 1 and 4096 (a wasm32 memory holds at most 4 GiB), got {memory_mb}");
     }
-    let limits = Limits { timeout: Duration::from_millis(timeout_ms), memory_bytes: memory_mb << 20 };
+    let mib = |v: u64| usize::try_from(v << 20).unwrap_or(usize::MAX);
+    let defaults = Limits::default();
+    let limits = Limits {
+        timeout: Duration::from_millis(timeout_ms),
+        memory_bytes: memory_mb << 20,
+        total_memory_bytes: resources.policy_memory_total_mb.map_or(defaults.total_memory_bytes, mib),
+        transfer_bytes: resources.policy_transfer_mb.map_or(memory_mb << 20, mib),
+        component_bytes: resources.max_component_mb << 20,
+        compile_timeout: Duration::from_secs(resources.compile_timeout_s),
+    };
     let dir = if cache.no_component_cache { None } else { cache.component_cache.clone().or_else(Sandbox::default_cache_dir) };
     Sandbox::new(limits, dir)
 }

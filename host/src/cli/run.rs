@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 
-use super::{build_sandbox, CacheArgs};
+use super::{build_sandbox, CacheArgs, ResourceArgs};
 use crate::sandbox::LoadedPolicy;
 use crate::sim::engine::{check_out_contents, check_out_dir, Simulation};
 use crate::sim::output::{read_policies, recorded_sha256, RunDir};
@@ -117,6 +117,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "MIB")]
     pub policy_memory_mb: Option<usize>,
     #[command(flatten)]
+    pub resources: ResourceArgs,
+    #[command(flatten)]
     pub cache: CacheArgs,
 }
 
@@ -200,7 +202,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         byzhost_train::set_threads(exp.threads);
     }
 
-    let sandbox = build_sandbox(exp.policy_timeout_ms, exp.policy_memory_mb, &args.cache)?;
+    let sandbox = build_sandbox(exp.policy_timeout_ms, exp.policy_memory_mb, &args.resources, &args.cache)?;
     let defense = sandbox.load(&exp.defense).context("--defense")?;
     let attack = exp.attack_path().map(|p| sandbox.load(&p).context("--attack")).transpose()?;
     if defense.kind != crate::policy::PolicyKind::Defense {

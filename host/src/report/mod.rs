@@ -68,7 +68,11 @@ impl SweepResult {
             let metrics = std::fs::read_to_string(cell_dir.join("metrics.jsonl"))
                 .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
                 .unwrap_or_default();
-            let summary = std::fs::read_to_string(cell_dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+            // A `running` summary is a run still training (or killed): drawn as incomplete.
+            let summary = std::fs::read_to_string(cell_dir.join("summary.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<Summary>(&t).ok())
+                .filter(|s| s.status.is_final());
             let reused_from = crate::sweep::reuse::reused_from(&cell_dir);
             let builds = recorded_builds(&cell_dir);
             cells.push(CellResult { label, coordinates, metrics, summary, reused_from, builds });

@@ -97,7 +97,7 @@ pub fn sweep_section(s: &SweepResult, out: &Path) -> Result<String> {
             c.label,
             match (sm, &c.reused_from) {
                 (Some(x), Some(from)) => format!("{} (reused: {from})", x.status),
-                (Some(x), None) => x.status.clone(),
+                (Some(x), None) => x.status.to_string(),
                 (None, _) if c.metrics.is_empty() => "not started".into(),
                 (None, _) => "incomplete".into(),
             },

@@ -5,12 +5,15 @@ use anyhow::Result;
 use wasmtime::component::{HasSelf, Linker};
 
 use super::state::HostState;
+use super::text;
 use crate::policy as p;
 
 pub mod defense {
     wasmtime::component::bindgen!({
         path: "../wit/0.1.0",
         world: "defense-policy",
+        // evaluate-loss may trap: the host checks the call's deadline inside it.
+        imports: { "byz:policy/local-data.evaluate-loss": trappable },
     });
 }
 
@@ -34,20 +37,23 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     Ok(())
 }
 
+/// What a policy says about itself, with every text capped and escaped (see [`text`]):
+/// it is printed by `inspect` and quoted in every fault report.
 pub fn info_from_wit(info: wit::PolicyInfo) -> p::PolicyInfo {
+    let short = |t: String| text::sanitize(&t, text::NAME_MAX_BYTES);
     p::PolicyInfo {
-        name: info.name,
-        version: info.version,
+        name: short(info.name),
+        version: short(info.version),
         kind: match info.kind {
             wit::PolicyKind::Defense => p::PolicyKind::Defense,
             wit::PolicyKind::Attack => p::PolicyKind::Attack,
         },
-        description: info.description,
+        description: text::sanitize(&info.description, text::DESCRIPTION_MAX_BYTES),
         params: info
             .params
             .into_iter()
             .map(|s| p::ParamSpec {
-                name: s.name,
+                name: short(s.name),
                 ty: match s.ty {
                     wit::ParamType::Boolean => p::ParamType::Boolean,
                     wit::ParamType::Integer => p::ParamType::Integer,
@@ -55,11 +61,11 @@ pub fn info_from_wit(info: wit::PolicyInfo) -> p::PolicyInfo {
                     wit::ParamType::Text => p::ParamType::Text,
                 },
                 default: value_from_wit(s.default),
-                description: s.description,
+                description: text::sanitize(&s.description, text::LINE_MAX_BYTES),
             })
             .collect(),
         stateless: info.stateless,
-        opt_outs: info.opt_outs,
+        opt_outs: info.opt_outs.into_iter().map(short).collect(),
     }
 }
 
@@ -68,7 +74,7 @@ fn value_from_wit(v: wit::ParamValue) -> p::ParamValue {
         wit::ParamValue::Boolean(b) => p::ParamValue::Boolean(b),
         wit::ParamValue::Integer(i) => p::ParamValue::Integer(i),
         wit::ParamValue::Float(f) => p::ParamValue::Float(f),
-        wit::ParamValue::Text(t) => p::ParamValue::Text(t),
+        wit::ParamValue::Text(t) => p::ParamValue::Text(text::sanitize(&t, text::LINE_MAX_BYTES)),
     }
 }
 

@@ -25,10 +25,21 @@ impl std::fmt::Display for PolicyLabel {
 pub enum FaultKind {
     #[error("trapped: {0}")]
     Trap(String),
-    #[error("ran past its deadline of {0:?} per call (raise it with --policy-timeout-ms)")]
-    Timeout(Duration),
+    #[error("ran past its deadline of {deadline:?} per call, stopped after {} ms{} (raise it with --policy-timeout-ms)",
+        elapsed.as_millis(), if *in_host { " inside a host call it made" } else { "" })]
+    Timeout { deadline: Duration, elapsed: Duration, in_host: bool },
     #[error("tried to grow its linear memory to {desired} bytes, over the cap of {cap} bytes (raise it with --policy-memory-mb)")]
     MemoryLimit { desired: usize, cap: usize },
+    #[error(
+        "tried to grow its linear memory, which would bring all live policy instances to {desired_total} bytes, over their \
+         total budget of {budget} bytes (raise it with --policy-memory-total-mb, or run fewer instances of a stateful policy)"
+    )]
+    MemoryBudget { desired_total: usize, budget: usize },
+    #[error(
+        "moved more than {limit} bytes from the policy to the host in one call, the most a call may move \
+         (raise it with --policy-transfer-mb){}", expected.map(|e| format!("; this call's result should be {e} bytes")).unwrap_or_default()
+    )]
+    TransferLimit { limit: usize, expected: Option<usize> },
     #[error("returned {got} values, expected {expected}")]
     WrongLength { expected: usize, got: usize },
     #[error("returned a non-finite value {value} at index {index} from finite inputs")]
@@ -43,8 +54,9 @@ impl FaultKind {
     pub fn class(&self) -> &'static str {
         match self {
             FaultKind::Trap(_) => "trap",
-            FaultKind::Timeout(_) => "timeout",
-            FaultKind::MemoryLimit { .. } => "memory-limit",
+            FaultKind::Timeout { .. } => "timeout",
+            FaultKind::MemoryLimit { .. } | FaultKind::MemoryBudget { .. } => "memory-limit",
+            FaultKind::TransferLimit { .. } => "transfer-limit",
             FaultKind::WrongLength { .. } => "wrong-length",
             FaultKind::NonFinite { .. } => "non-finite",
             FaultKind::Rejected(_) => "policy-error",

@@ -5,16 +5,17 @@
 //! instantiates afresh and re-applies the configured parameters.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Store, Trap};
 
 use super::bindings::{self, attack::AttackPolicy, attack::AttackPolicyPre, defense::DefensePolicy, defense::DefensePolicyPre};
+use super::budget::MemoryBudget;
 use super::fault::{first_non_finite, FaultKind, PolicyError, PolicyLabel};
 use super::state::{HostState, LossOracle, NoLocalData};
-use super::{LoadedPolicy, Sandbox};
+use super::{text, Limits, LoadedPolicy, Sandbox};
 use crate::policy::{AttackContext, Context, Crafted, ParamValue, PolicyInfo, SendMode};
 
 /// What differs between the two worlds: how to instantiate and how to call the common exports.
@@ -71,9 +72,11 @@ struct Core<W: World> {
     label: Arc<PolicyLabel>,
     node: Option<u32>,
     seed: u64,
-    memory_cap: usize,
-    timeout: Duration,
+    limits: Limits,
+    budget: Arc<MemoryBudget>,
     deadline_ticks: u64,
+    /// Bytes the current call's result should take, quoted when it moves too much.
+    expected_result_bytes: Option<usize>,
     params: Vec<(String, ParamValue)>,
     live: Option<(Store<HostState>, W::Bound)>,
     spare_oracle: Option<Box<dyn LossOracle>>,
@@ -84,16 +87,16 @@ impl<W: World> Core<W> {
         let linker = sandbox.linker()?;
         let pre = W::pre(&linker, &policy.component)
             .with_context(|| format!("{}: its imports do not match what this host provides", policy.path.display()))?;
-        let limits = sandbox.limits();
         let mut core = Core {
             pre,
             engine: sandbox.engine().clone(),
             label: Arc::new(policy.label()),
             node,
             seed,
-            memory_cap: limits.memory_bytes,
-            timeout: limits.timeout,
+            limits: sandbox.limits(),
+            budget: sandbox.budget(),
             deadline_ticks: sandbox.deadline_ticks(),
+            expected_result_bytes: None,
             params: Vec::new(),
             live: None,
             spare_oracle: Some(oracle),
@@ -117,22 +120,35 @@ impl<W: World> Core<W> {
         }
     }
 
-    /// Turns a failed call on `store` into a fault class; the store is dropped with it.
-    fn classify(&mut self, err: wasmtime::Error, store: Store<HostState>) -> FaultKind {
+    /// Turns a failed call on `store`, which ran for `elapsed`, into a fault class; the
+    /// store is dropped with it.
+    fn classify(&mut self, err: wasmtime::Error, store: Store<HostState>, elapsed: Duration) -> FaultKind {
         let state = store.into_data();
-        let refused = state.memory_refused;
+        let (memory_refused, budget_refused, in_host) = (state.memory_refused, state.budget_refused, state.deadline_hit_in_host);
         let (oracle, last_log) = state.into_parts();
         self.spare_oracle = Some(oracle);
-        if let Some(desired) = refused {
-            return FaultKind::MemoryLimit { desired, cap: self.memory_cap };
+        if let Some(desired_total) = budget_refused {
+            return FaultKind::MemoryBudget { desired_total, budget: self.budget.limit() };
+        }
+        if let Some(desired) = memory_refused {
+            return FaultKind::MemoryLimit { desired, cap: self.limits.memory_bytes };
+        }
+        let timeout = || FaultKind::Timeout { deadline: self.limits.timeout, elapsed, in_host };
+        if in_host {
+            return timeout();
+        }
+        let chain = format!("{err:#}");
+        // wasmtime's own words for its per-call limit on data lifted out of the guest.
+        if chain.contains("fuel allocated for hostcalls has been exhausted") {
+            return FaultKind::TransferLimit { limit: self.limits.transfer_bytes, expected: self.expected_result_bytes.take() };
         }
         match err.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => FaultKind::Timeout(self.timeout),
+            Some(Trap::Interrupt) => timeout(),
             Some(trap) => FaultKind::Trap(match last_log {
                 Some(line) => format!("{trap} (last log line: {line})"),
                 None => trap.to_string(),
             }),
-            None => FaultKind::Trap(format!("{err:#}").lines().next().unwrap_or_default().to_string()),
+            None => FaultKind::Trap(text::sanitize(chain.lines().next().unwrap_or_default(), text::LINE_MAX_BYTES)),
         }
     }
 
@@ -141,13 +157,16 @@ impl<W: World> Core<W> {
             return Ok(());
         }
         let oracle = self.spare_oracle.take().unwrap_or_else(|| Box::new(NoLocalData));
-        let mut store = Store::new(&self.engine, HostState::new(self.label.name.clone(), self.node, self.seed, self.memory_cap, oracle));
+        let state = HostState::new(self.label.name.clone(), self.node, self.seed, &self.limits, self.budget.clone(), oracle);
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s);
         store.set_epoch_deadline(self.deadline_ticks);
+        store.set_hostcall_fuel(self.limits.transfer_bytes);
+        let started = Instant::now();
         match W::instantiate(&self.pre, &mut store) {
             Ok(bound) => self.live = Some((store, bound)),
             Err(e) => {
-                let kind = self.classify(e, store);
+                let kind = self.classify(e, store, started.elapsed());
                 return Err(self.fault(call, round, kind));
             }
         }
@@ -183,12 +202,16 @@ impl<W: World> Core<W> {
         let (store, bound) = self.live.as_mut().expect("ensure_live leaves a live instance");
         store.data_mut().begin_call(node, round.unwrap_or(0));
         store.set_epoch_deadline(self.deadline_ticks);
-        match f(bound, store) {
+        let started = Instant::now();
+        let outcome = f(bound, store);
+        let expected = self.expected_result_bytes.take();
+        match outcome {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(msg)) => Err(self.fault_at(call, node, round, FaultKind::Rejected(msg))),
+            Ok(Err(msg)) => Err(self.fault_at(call, node, round, FaultKind::Rejected(text::sanitize(&msg, text::LINE_MAX_BYTES)))),
             Err(e) => {
                 let (store, _) = self.live.take().expect("the call ran on a live instance");
-                let kind = self.classify(e, store);
+                self.expected_result_bytes = expected;
+                let kind = self.classify(e, store, started.elapsed());
                 Err(self.fault_at(call, node, round, kind))
             }
         }
@@ -243,6 +266,7 @@ impl DefenseInstance {
     pub fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32]) -> Result<Vec<f32>, PolicyError> {
         let wctx = bindings::context_to_wit(ctx);
         let (node, round) = (Some(ctx.node), Some(ctx.round));
+        self.0.expected_result_bytes = Some(ctx.dim as usize * 4);
         let out =
             self.0.call_for("aggregate", node, round, |b, s| b.byz_policy_defense().call_aggregate(s, &wctx, prev, local, received))?;
         let dim = ctx.dim as usize;
@@ -281,6 +305,7 @@ impl AttackInstance {
     pub fn craft(&mut self, ctx: &AttackContext, honest: &[f32]) -> Result<Crafted, PolicyError> {
         let wctx = bindings::attack_context_to_wit(ctx);
         let round = Some(ctx.round);
+        self.0.expected_result_bytes = Some(ctx.pair_count().max(ctx.byzantine.len()) * ctx.dim as usize * 4);
         let out = self.0.call("craft", round, |b, s| b.byz_policy_attack().call_craft(s, &wctx, honest))?;
         let crafted = bindings::crafted_from_wit(out);
         let rows = match crafted.mode {

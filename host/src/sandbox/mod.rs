@@ -4,17 +4,23 @@
 //!   every [`TICK`], and each call gets a deadline of `timeout / TICK` ticks.
 //! - Each node gets its own [`DefenseInstance`] (policies may keep state); no WASI, no
 //!   ambient authority — the only imports are the `byz:policy` host interfaces.
-//! - Linear memory is capped per instance by a resource limiter that records the hit, so
-//!   the fault is reported as a memory-limit error, not a generic trap.
-//! - Compiled components are cached on disk, keyed by the component's sha256 and the
-//!   engine's compatibility hash, so a second run does not JIT again.
+//! - Linear memory is capped per instance, and all live instances together share one
+//!   budget ([`budget`]); a resource limiter records the hit, so the fault is reported as a
+//!   memory-limit error, not a generic trap.
+//! - What one call may do is bounded: its deadline covers host imports too, the data it may
+//!   move out of the guest is capped, and `evaluate-loss` evaluates a bounded number of
+//!   candidates.
+//! - Component files are read only when regular and under a size cap; compiled components
+//!   are cached on disk, checked against a recorded digest before they are loaded.
 //! - A component built for another `byz:policy` version is refused before instantiation.
 
 mod bindings;
+pub mod budget;
 mod cache;
 pub mod fault;
 mod instance;
 mod state;
+pub mod text;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +32,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
+use budget::MemoryBudget;
+pub use cache::LoadSource;
 pub use fault::{FaultKind, PolicyError, PolicyLabel};
 pub use instance::{AttackInstance, DefenseInstance};
 pub use state::{LossOracle, NoLocalData};
@@ -36,20 +44,44 @@ use state::HostState;
 /// Granularity of call deadlines.
 pub const TICK: Duration = Duration::from_millis(5);
 
-/// Resource limits applied to every policy call.
+/// Resource limits of the sandbox.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Wall-clock deadline of one call (including host imports it makes).
+    /// Wall-clock deadline of one call, including the host imports it makes.
     pub timeout: Duration,
     /// Cap on one instance's linear memory, in bytes.
     pub memory_bytes: usize,
+    /// Budget of all live instances' linear memories together, in bytes.
+    pub total_memory_bytes: usize,
+    /// Most bytes one call may move from the guest to the host (wasmtime's hostcall fuel).
+    pub transfer_bytes: usize,
+    /// Largest component file loaded, in bytes.
+    pub component_bytes: u64,
+    /// How long a first compile may take before the host gives up.
+    pub compile_timeout: Duration,
 }
 
+/// Largest component loaded by default: componentize-py's Python components are about
+/// 20 MB, so 64 MiB leaves them three times the room.
+pub const DEFAULT_COMPONENT_MB: u64 = 64;
+/// Default compile deadline: a 56 MB component was measured at 229 s.
+pub const DEFAULT_COMPILE_TIMEOUT_S: u64 = 600;
+
 impl Default for Limits {
-    /// 10 s and 2 GiB: the paper's largest setting (n = 300, p = 0.6, about 180
-    /// neighbours of 80,202 floats, 58 MB per call) fits many times over.
+    /// 10 s and 2 GiB per instance: the paper's largest setting (n = 300, p = 0.6, about
+    /// 180 neighbours of 80,202 floats, 58 MB per call) fits many times over. A call may
+    /// move as much as its instance may hold, and all instances share half the machine's
+    /// memory.
     fn default() -> Self {
-        Limits { timeout: Duration::from_secs(10), memory_bytes: 2 << 30 }
+        let memory_bytes = 2 << 30;
+        Limits {
+            timeout: Duration::from_secs(10),
+            memory_bytes,
+            total_memory_bytes: budget::default_limit().unwrap_or(8 << 30),
+            transfer_bytes: memory_bytes,
+            component_bytes: DEFAULT_COMPONENT_MB << 20,
+            compile_timeout: Duration::from_secs(DEFAULT_COMPILE_TIMEOUT_S),
+        }
     }
 }
 
@@ -57,6 +89,7 @@ impl Default for Limits {
 pub struct Sandbox {
     engine: Engine,
     limits: Limits,
+    budget: Arc<MemoryBudget>,
     cache_dir: Option<PathBuf>,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -77,8 +110,8 @@ pub struct LoadedPolicy {
     pub info: PolicyInfo,
     pub imports: Vec<String>,
     pub exports: Vec<String>,
-    /// How the compiled code was obtained: `jit` or `cache`.
-    pub load_source: &'static str,
+    /// How the compiled code was obtained.
+    pub load_source: LoadSource,
     pub load_time: Duration,
     component: Component,
 }
@@ -114,7 +147,7 @@ impl Sandbox {
                 }
             })
             .context("starting the epoch ticker thread")?;
-        Ok(Sandbox { engine, limits, cache_dir, ticker_stop })
+        Ok(Sandbox { engine, limits, budget: MemoryBudget::new(limits.total_memory_bytes), cache_dir, ticker_stop })
     }
 
     /// The default cache directory: `$BYZHOST_CACHE_DIR`, else `$XDG_CACHE_HOME/byzhost`,
@@ -131,6 +164,11 @@ impl Sandbox {
         self.limits
     }
 
+    /// The memory budget every instance of this sandbox charges.
+    pub fn budget(&self) -> Arc<MemoryBudget> {
+        self.budget.clone()
+    }
+
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -138,10 +176,10 @@ impl Sandbox {
     /// Reads, checks, compiles (or loads from cache) and describes a policy component.
     pub fn load(&self, path: &Path) -> Result<Arc<LoadedPolicy>> {
         let started = Instant::now();
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("reading policy file {} (build the policies with scripts/setup.sh)", path.display()))?;
+        let bytes = read_component(path, self.limits.component_bytes)?;
         let sha256 = hex(&Sha256::digest(&bytes));
-        let (component, load_source) = cache::compile(&self.engine, self.cache_dir.as_deref(), &bytes, &sha256)
+        let subject = cache::Subject { path, bytes: &bytes, sha256: &sha256 };
+        let (component, load_source) = cache::compile(&self.engine, self.cache_dir.as_deref(), &subject, self.limits.compile_timeout)
             .with_context(|| format!("{} is not a valid WebAssembly component", path.display()))?;
         let ty = component.component_type();
         let imports: Vec<String> = ty.imports(&self.engine).map(|(n, _)| n.to_string()).collect();
@@ -190,6 +228,15 @@ impl Sandbox {
     pub(crate) fn deadline_ticks(&self) -> u64 {
         (self.limits.timeout.as_nanos() / TICK.as_nanos()).max(1) as u64 + 1
     }
+}
+
+/// Reads a component file: a regular file no larger than `cap` bytes.
+fn read_component(path: &Path, cap: u64) -> Result<Vec<u8>> {
+    use byzhost_train::files::{read_regular, FileError};
+    read_regular(path, cap, "policy file", " (raise it with --max-component-mb)").map_err(|e| match e {
+        FileError::Missing { .. } => anyhow::anyhow!("{e} (build the policies with scripts/setup.sh)"),
+        e => e.into(),
+    })
 }
 
 fn placeholder_info(path: &Path, kind: PolicyKind) -> PolicyInfo {

@@ -1,11 +1,17 @@
-//! Per-instance host state: the resource limiter, the seeded random stream, the log, and
-//! the calling node's loss oracle behind the `local-data` import.
+//! Per-instance host state: the resource limiter (the instance's cap and its share of the
+//! process-wide budget), the seeded random stream, the log, and the calling node's loss
+//! oracle behind the `local-data` import, with the call's deadline checked inside it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use wasmtime::ResourceLimiter;
 
 use super::bindings::{defense::byz::policy as iface, wit};
+use super::budget::MemoryBudget;
+use super::{text, Limits};
 
 /// Evaluates candidate models on a node's current local training batch (the `local-data`
 /// import). The simulation engine implements it with the node's data; `byzhost call` has
@@ -27,7 +33,13 @@ impl LossOracle for NoLocalData {
 /// Log lines a policy may write per call; the rest are counted and dropped so that a
 /// chatty policy cannot flood the terminal or slow a run down.
 const LOG_LINES_PER_CALL: usize = 20;
-const LOG_LINE_MAX_BYTES: usize = 2048;
+
+/// Candidate models one `evaluate-loss` call may ask for: MOZI at the paper's largest
+/// setting (n = 300, p = 0.6) asks for about 180 at once.
+pub const MAX_CANDIDATES_PER_CALL: usize = 512;
+/// Candidate models all `evaluate-loss` calls of one policy call may ask for together, so
+/// a policy cannot turn one call into unbounded host work by asking again and again.
+pub const MAX_CANDIDATES_PER_POLICY_CALL: usize = 1024;
 
 pub struct HostState {
     policy: String,
@@ -36,8 +48,20 @@ pub struct HostState {
     memory_cap: usize,
     /// Set when the limiter refused a growth, so the resulting trap is reported as such.
     pub memory_refused: Option<usize>,
+    budget: Arc<MemoryBudget>,
+    /// What this instance holds of the shared budget, given back when it is dropped.
+    charged: usize,
+    last_charge: usize,
+    /// Set when a growth was refused by the shared budget: the total it asked for.
+    pub budget_refused: Option<usize>,
+    timeout: Duration,
+    /// When the current call must end, host work included.
+    deadline: Instant,
+    /// Set when the deadline passed inside a host import, so the trap is a timeout.
+    pub deadline_hit_in_host: bool,
+    candidates_this_call: usize,
     rng: ChaCha8Rng,
-    oracle: Box<dyn LossOracle>,
+    oracle: Option<Box<dyn LossOracle>>,
     logs_this_call: usize,
     /// The last line the policy logged in the current call: a panicking guest logs its
     /// panic message before it traps, and the fault report quotes it.
@@ -46,15 +70,30 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub fn new(policy: String, node: Option<u32>, seed: u64, memory_cap: usize, oracle: Box<dyn LossOracle>) -> Self {
+    pub fn new(
+        policy: String,
+        node: Option<u32>,
+        seed: u64,
+        limits: &Limits,
+        budget: Arc<MemoryBudget>,
+        oracle: Box<dyn LossOracle>,
+    ) -> Self {
         HostState {
             policy,
             node,
             seed,
-            memory_cap,
+            memory_cap: limits.memory_bytes,
             memory_refused: None,
+            budget,
+            charged: 0,
+            last_charge: 0,
+            budget_refused: None,
+            timeout: limits.timeout,
+            deadline: Instant::now() + limits.timeout,
+            deadline_hit_in_host: false,
+            candidates_this_call: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
-            oracle,
+            oracle: Some(oracle),
             logs_this_call: 0,
             last_log: None,
             verbose: std::env::var_os("BYZHOST_POLICY_DEBUG").is_some(),
@@ -68,28 +107,63 @@ impl HostState {
         self.node = node;
         self.logs_this_call = 0;
         self.last_log = None;
+        self.candidates_this_call = 0;
+        self.deadline = Instant::now() + self.timeout;
         let node_part = node.map_or(u64::MAX, u64::from).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         self.rng = ChaCha8Rng::seed_from_u64(self.seed ^ node_part ^ round.wrapping_mul(0xD1B5_4A32_D192_ED03));
     }
 
     /// Replaces the loss oracle, returning the previous one.
     pub fn swap_oracle(&mut self, oracle: Box<dyn LossOracle>) -> Box<dyn LossOracle> {
-        std::mem::replace(&mut self.oracle, oracle)
+        self.oracle.replace(oracle).expect("the state holds an oracle until taken apart")
     }
 
     /// Takes the state apart into its oracle and the call's last log line.
-    pub fn into_parts(self) -> (Box<dyn LossOracle>, Option<String>) {
-        (self.oracle, self.last_log)
+    pub fn into_parts(mut self) -> (Box<dyn LossOracle>, Option<String>) {
+        (self.oracle.take().expect("the state holds an oracle until taken apart"), self.last_log.take())
+    }
+
+    /// Ends the call with a timeout when its deadline has passed during host work.
+    fn check_deadline(&mut self, import: &str) -> wasmtime::Result<()> {
+        if Instant::now() >= self.deadline {
+            self.deadline_hit_in_host = true;
+            wasmtime::bail!("the call's deadline passed inside the host import `{import}`");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for HostState {
+    fn drop(&mut self) {
+        self.budget.release(self.charged);
     }
 }
 
 impl ResourceLimiter for HostState {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.memory_cap {
             self.memory_refused = Some(desired);
             return Err(wasmtime::Error::msg(format!("linear memory of {desired} bytes is over the cap of {} bytes", self.memory_cap)));
         }
+        let growth = desired.saturating_sub(current);
+        if let Err(total) = self.budget.charge(growth) {
+            self.budget_refused = Some(total);
+            return Err(wasmtime::Error::msg(format!(
+                "linear memory growth to {desired} bytes would bring all instances to {total} bytes, over the budget of {} bytes",
+                self.budget.limit()
+            )));
+        }
+        self.charged += growth;
+        self.last_charge = growth;
         Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        // The growth was charged but did not happen.
+        self.budget.release(self.last_charge);
+        self.charged -= self.last_charge;
+        self.last_charge = 0;
+        Ok(())
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
@@ -101,9 +175,9 @@ impl wit::Host for HostState {}
 
 impl iface::host::Host for HostState {
     fn log(&mut self, level: wit::LogLevel, message: String) {
+        let message = text::sanitize(&message, text::LINE_MAX_BYTES);
         if !matches!(level, wit::LogLevel::Debug) {
-            let line: String = message.chars().take(LOG_LINE_MAX_BYTES).collect();
-            self.last_log = Some(line.replace('\n', " "));
+            self.last_log = Some(message.clone());
         }
         if matches!(level, wit::LogLevel::Debug) && !self.verbose {
             return;
@@ -114,15 +188,6 @@ impl iface::host::Host for HostState {
                 eprintln!("[{}] further log lines of this call dropped", self.policy);
             }
             return;
-        }
-        let mut message = message;
-        if message.len() > LOG_LINE_MAX_BYTES {
-            let mut cut = LOG_LINE_MAX_BYTES;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push_str(" …");
         }
         let node = self.node.map(|n| format!(" node {n}")).unwrap_or_default();
         let level = match level {
@@ -139,14 +204,40 @@ impl iface::host::Host for HostState {
 }
 
 impl iface::local_data::Host for HostState {
-    fn evaluate_loss(&mut self, candidates: Vec<f32>, count: u32) -> Result<Vec<f32>, String> {
+    /// Bounded host work: at most [`MAX_CANDIDATES_PER_CALL`] candidates per call and
+    /// [`MAX_CANDIDATES_PER_POLICY_CALL`] per policy call (an `err` past either, which the
+    /// policy may handle), and the deadline checked before every candidate (a timeout past
+    /// it, ending the policy call).
+    fn evaluate_loss(&mut self, candidates: Vec<f32>, count: u32) -> wasmtime::Result<Result<Vec<f32>, String>> {
+        self.check_deadline("evaluate-loss")?;
         let count = count as usize;
         if count == 0 && candidates.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Ok(Vec::new()));
         }
         if count == 0 || !candidates.len().is_multiple_of(count) {
-            return Err(format!("{} values do not split into {count} candidate models", candidates.len()));
+            return Ok(Err(format!("{} values do not split into {count} candidate models", candidates.len())));
         }
-        self.oracle.evaluate_loss(&candidates, count)
+        if count > MAX_CANDIDATES_PER_CALL {
+            return Ok(Err(format!("{count} candidates in one evaluate-loss call; the host evaluates at most {MAX_CANDIDATES_PER_CALL}")));
+        }
+        if self.candidates_this_call + count > MAX_CANDIDATES_PER_POLICY_CALL {
+            return Ok(Err(format!(
+                "this call has already evaluated {} candidates, and {count} more would pass the budget of \
+                 {MAX_CANDIDATES_PER_POLICY_CALL} per policy call",
+                self.candidates_this_call
+            )));
+        }
+        self.candidates_this_call += count;
+        let dim = candidates.len() / count;
+        let mut losses = Vec::with_capacity(count);
+        for candidate in candidates.chunks_exact(dim) {
+            self.check_deadline("evaluate-loss")?;
+            let oracle = self.oracle.as_mut().expect("the state holds an oracle until taken apart");
+            match oracle.evaluate_loss(candidate, 1) {
+                Ok(loss) => losses.extend(loss),
+                Err(message) => return Ok(Err(message)),
+            }
+        }
+        Ok(Ok(losses))
     }
 }

@@ -8,6 +8,18 @@ use serde::{Deserialize, Serialize};
 
 use super::graph::GraphSpec;
 
+/// Most nodes a run may have: the graph and the per-node state grow with n², and the
+/// paper's largest setting is n = 300.
+pub const MAX_NODES: usize = 10_000;
+/// Most libtorch or aggregation threads: more than any machine here has cores, and far
+/// below the count at which creating them brings the process down.
+pub const MAX_THREADS: usize = 1024;
+/// Longest policy deadline, one day: past it, deadline arithmetic would overflow.
+pub const MAX_POLICY_TIMEOUT_MS: u64 = 86_400_000;
+
+/// Largest experiment file read: a config is a few hundred bytes.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// All settings of one run. Field names are the flag names with `_` for `-`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -101,7 +113,8 @@ impl Default for Experiment {
 impl Experiment {
     /// Reads a TOML experiment file; unknown keys are errors naming the key.
     pub fn from_file(path: &Path) -> Result<Experiment> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("--config: cannot read {}", path.display()))?;
+        let bytes = byzhost_train::files::read_regular(path, MAX_CONFIG_BYTES, "--config", "")?;
+        let text = String::from_utf8(bytes).with_context(|| format!("--config: {} is not UTF-8 text", path.display()))?;
         toml::from_str(&text).with_context(|| format!("--config: {} is not a valid experiment file", path.display()))
     }
 
@@ -146,8 +159,17 @@ impl Experiment {
 
     /// Checks every value that can be checked without data or policies.
     pub fn validate(&self) -> Result<()> {
-        if self.nodes < 1 {
-            bail!("--nodes must be at least 1, got {}", self.nodes);
+        if !(1..=MAX_NODES).contains(&self.nodes) {
+            bail!("--nodes must be between 1 and {MAX_NODES}, got {}", self.nodes);
+        }
+        if self.threads > MAX_THREADS {
+            bail!("--threads must be between 0 (libtorch's default) and {MAX_THREADS}, got {}", self.threads);
+        }
+        if self.agg_threads > MAX_THREADS {
+            bail!("--agg-threads must be between 0 (one per core) and {MAX_THREADS}, got {}", self.agg_threads);
+        }
+        if !(1..=MAX_POLICY_TIMEOUT_MS).contains(&self.policy_timeout_ms) {
+            bail!("--policy-timeout-ms must be between 1 and {MAX_POLICY_TIMEOUT_MS} (one day), got {}", self.policy_timeout_ms);
         }
         if self.byzantine >= self.nodes {
             bail!("--byzantine ({}) must be less than --nodes ({}): at least one node must be regular", self.byzantine, self.nodes);
@@ -187,12 +209,15 @@ impl Experiment {
         if !["stop", "continue"].contains(&self.on_divergence.as_str()) {
             bail!("--on-divergence must be stop or continue, got `{}`", self.on_divergence);
         }
-        if !self.defense.is_file() {
-            bail!("--defense: policy file {} does not exist (build the policies with scripts/setup.sh)", self.defense.display());
+        use byzhost_train::files::{regular_file_size, FileError};
+        match regular_file_size(&self.defense, "--defense") {
+            Err(e @ FileError::Missing { .. }) => bail!("{e} (build the policies with scripts/setup.sh)"),
+            other => other.map(drop)?,
         }
         if let Some(a) = self.attack_path() {
-            if !a.is_file() {
-                bail!("--attack: policy file {} does not exist (or pass --attack none)", a.display());
+            match regular_file_size(&a, "--attack") {
+                Err(e @ FileError::Missing { .. }) => bail!("{e} (or pass --attack none)"),
+                other => other.map(drop)?,
             }
         }
         if let Some(d) = &self.data {
@@ -237,5 +262,17 @@ mod tests {
         check(|e| e.topology = "star".into(), "--topology");
         check(|e| e.partition = "dirichlet:-1".into(), "--partition");
         check(|e| e.defense = "missing.wasm".into(), "--defense");
+        check(|e| e.threads = 100_000, "--threads");
+        check(|e| e.agg_threads = 100_000, "--agg-threads");
+        check(|e| e.nodes = 1_000_000_000, "--nodes");
+        check(|e| e.policy_timeout_ms = u64::MAX, "--policy-timeout-ms");
+    }
+
+    #[test]
+    fn a_device_given_as_a_policy_is_not_called_missing() {
+        let mut e = Experiment::default();
+        e.defense = "/dev/zero".into();
+        let msg = e.validate().unwrap_err().to_string();
+        assert!(msg.contains("--defense: /dev/zero is a character device, not a regular file"), "{msg}");
     }
 }

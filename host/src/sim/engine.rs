@@ -14,7 +14,7 @@ use tch::Tensor;
 use super::checkpoint::Checkpoint;
 use super::config::Experiment;
 use super::graph::{self, Topology};
-use super::metrics::{consensus_error, finite, quantile, DivergedAt, EpochMetrics, Summary};
+use super::metrics::{consensus_error, finite, quantile, DivergedAt, EpochMetrics, Status, Summary};
 use super::output::RunDir;
 use super::progress::Progress;
 use super::seeds::mix;
@@ -298,6 +298,12 @@ impl<'a> Simulation<'a> {
                         }
                     }
                     dir.save_checkpoint(&Checkpoint { epochs_completed: epoch + 1, models: self.models.clone() })?;
+                    // A run killed from outside (out of memory, a signal) still leaves a
+                    // readable record of every epoch so far, which --resume continues.
+                    let mut running = Summary::from_epochs(&history, self.exp.target_accuracy);
+                    running.status = Status::Running;
+                    running.wall_time_s = earlier_epochs_s + started.elapsed().as_secs_f64();
+                    dir.write_summary(&running)?;
                 }
                 Err(e) => {
                     outcome = Err(e);
@@ -308,11 +314,11 @@ impl<'a> Simulation<'a> {
         let mut summary = Summary::from_epochs(&history, self.exp.target_accuracy);
         summary.wall_time_s = earlier_epochs_s + started.elapsed().as_secs_f64();
         if let Some(d) = diverged_at {
-            summary.status = "diverged".into();
+            summary.status = Status::Diverged;
             summary.diverged_at = Some(d);
         }
         if let Err(e) = &outcome {
-            summary.status = "policy-fault".into();
+            summary.status = Status::PolicyFault;
             summary.error = Some(format!("{e:#}"));
         }
         dir.write_summary(&summary)?;

@@ -147,7 +147,9 @@ pub fn build(spec: &GraphSpec, byzantine: Vec<bool>, seed: u64) -> Result<(Topol
 }
 
 fn read_edge_list(path: &Path, n: usize) -> Result<Vec<(usize, usize)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("--topology edges: cannot read {}", path.display()))?;
+    // An edge list of the largest run (10,000 nodes, every edge) is about 600 MB.
+    let bytes = byzhost_train::files::read_regular(path, 1 << 30, "--topology edges", "")?;
+    let text = String::from_utf8(bytes).with_context(|| format!("--topology edges: {} is not UTF-8 text", path.display()))?;
     let mut edges = Vec::new();
     for (lineno, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();

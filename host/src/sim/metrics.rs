@@ -43,11 +43,42 @@ pub struct EpochMetrics {
     pub diverged: bool,
 }
 
-/// `summary.json`.
+/// Where a run stands, as `summary.json` records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Still training, or killed while training: the summary covers the epochs recorded so
+    /// far, and `--resume` continues the run.
+    Running,
+    Completed,
+    /// Training produced non-finite weights.
+    Diverged,
+    /// A policy failed; `error` says how.
+    PolicyFault,
+}
+
+impl Status {
+    /// Whether the run has ended (whatever the outcome).
+    pub fn is_final(self) -> bool {
+        self != Status::Running
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Running => "running",
+            Status::Completed => "completed",
+            Status::Diverged => "diverged",
+            Status::PolicyFault => "policy-fault",
+        })
+    }
+}
+
+/// `summary.json`, written after every epoch (status `running`) and when the run ends.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
-    /// `completed`, `diverged` or `policy-fault`.
-    pub status: String,
+    pub status: Status,
     pub error: Option<String>,
     pub epochs_completed: u32,
     pub rounds_completed: u64,
@@ -87,7 +118,7 @@ impl Summary {
             });
         let last = epochs.last();
         Summary {
-            status: "completed".into(),
+            status: Status::Completed,
             error: None,
             epochs_completed: last.map_or(0, |m| m.epoch),
             rounds_completed: last.map_or(0, |m| m.round),

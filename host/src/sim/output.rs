@@ -27,8 +27,11 @@ impl RunDir {
         self.path.join(name)
     }
 
+    /// Writes `name` whole or not at all (a temporary file, then a rename): `summary.json` is
+    /// rewritten after every epoch, and a run killed mid-write must leave the last one.
     pub fn write(&self, name: &str, contents: &str) -> Result<()> {
-        std::fs::write(self.file(name), contents).with_context(|| format!("writing {}", self.file(name).display()))
+        let (path, tmp) = (self.file(name), self.file(&format!(".{name}.tmp")));
+        std::fs::write(&tmp, contents).and_then(|()| std::fs::rename(&tmp, &path)).with_context(|| format!("writing {}", path.display()))
     }
 
     pub fn append_metrics(&self, m: &EpochMetrics) -> Result<()> {

@@ -69,7 +69,8 @@ pub struct Cell {
 
 impl Grid {
     pub fn from_file(path: &Path) -> Result<Grid> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read experiment grid {}", path.display()))?;
+        let bytes = byzhost_train::files::read_regular(path, 1 << 20, "experiment grid", "")?;
+        let text = String::from_utf8(bytes).with_context(|| format!("experiment grid {} is not UTF-8 text", path.display()))?;
         toml::from_str(&text).with_context(|| format!("{} is not a valid experiment grid", path.display()))
     }
 

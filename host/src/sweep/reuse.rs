@@ -107,7 +107,7 @@ impl Matcher {
         }
         if self.sandbox.get().is_none() {
             // Only `info` is called: the limits of a run are not needed here.
-            let limits = Limits { timeout: Duration::from_secs(10), memory_bytes: 256 << 20 };
+            let limits = Limits { timeout: Duration::from_secs(10), memory_bytes: 256 << 20, ..Limits::default() };
             let _ = self.sandbox.set(Sandbox::new(limits, Sandbox::default_cache_dir())?);
         }
         let sandbox = self.sandbox.get().expect("set above");

@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::grid::Cell;
 use super::reuse::{self, Matcher};
 use crate::sim::machine::OMP_WAIT_POLICY;
+use crate::sim::metrics::{Status, Summary};
 
 /// State of a cell's run directory before the sweep touches it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -23,19 +24,20 @@ pub enum CellState {
     Done,
     /// A previous attempt stopped on a policy fault; rerun only with `retry_failed`.
     Failed,
-    /// A run was started (config.toml exists) but has no summary: resume it.
+    /// A run was started (config.toml exists) but has no final summary: resume it.
     Interrupted,
     /// Nothing there yet.
     New,
 }
 
 pub fn cell_state(dir: &Path) -> CellState {
-    let summary = std::fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-    match summary.as_ref().and_then(|s| s["status"].as_str().map(str::to_string)).as_deref() {
-        Some("completed") | Some("diverged") => CellState::Done,
-        Some(_) => CellState::Failed,
-        None if dir.join("config.toml").is_file() => CellState::Interrupted,
-        None => CellState::New,
+    let summary = std::fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str::<Summary>(&t).ok());
+    match summary.map(|s| s.status) {
+        Some(Status::Completed | Status::Diverged) => CellState::Done,
+        Some(Status::PolicyFault) => CellState::Failed,
+        // A summary that is still `running` was left by a process that stopped mid-run.
+        Some(Status::Running) | None if dir.join("config.toml").is_file() => CellState::Interrupted,
+        Some(Status::Running) | None => CellState::New,
     }
 }
 

@@ -90,7 +90,7 @@ pub fn load_dir(dir: &Path) -> Result<DataSplit> {
             .iter()
             .find(|p| p.is_file())
             .with_context(|| format!("{} has no {stem} or {stem}.gz (expected the four standard IDX files)", dir.display()))?;
-        let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let raw = crate::files::read_regular(path, MAX_IDX_BYTES, "--data", "")?;
         let name = path.display().to_string();
         let bytes = if path.extension().is_some_and(|e| e == "gz") { gunzip(&raw, &name)? } else { raw };
         Ok((bytes, name))
@@ -107,9 +107,19 @@ pub fn load_dir(dir: &Path) -> Result<DataSplit> {
     })
 }
 
+/// Largest IDX file read, compressed or not: Fashion-MNIST's largest is 47 MB unpacked, so
+/// this leaves ten times the room while a gzip bomb or a wrong path stops here.
+pub const MAX_IDX_BYTES: u64 = 512 << 20;
+
 fn gunzip(bytes: &[u8], name: &str) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(bytes.len() * 2);
-    GzDecoder::new(bytes).read_to_end(&mut out).with_context(|| format!("{name}: not a valid gzip file (truncated download?)"))?;
+    GzDecoder::new(bytes)
+        .take(MAX_IDX_BYTES + 1)
+        .read_to_end(&mut out)
+        .with_context(|| format!("{name}: not a valid gzip file (truncated download?)"))?;
+    if out.len() as u64 > MAX_IDX_BYTES {
+        anyhow::bail!("{name}: unpacks to more than {MAX_IDX_BYTES} bytes, far more than any IDX dataset this host trains on");
+    }
     Ok(out)
 }
 
@@ -130,8 +140,9 @@ pub fn parse_pair(images: &[u8], images_file: &str, labels: &[u8], labels_file: 
     let n = be_u32(images, 4, images_file)? as usize;
     let rows = be_u32(images, 8, images_file)? as usize;
     let cols = be_u32(images, 12, images_file)? as usize;
-    let need = n * rows * cols;
     let pixels = &images[16..];
+    // The counts come from the file: multiply without overflow before trusting them.
+    let need = n.checked_mul(rows).and_then(|v| v.checked_mul(cols)).unwrap_or(usize::MAX);
     if pixels.len() < need {
         return Err(IdxError::Truncated { file: images_file.into(), expected: need, got: pixels.len() });
     }

@@ -6,6 +6,7 @@
 
 pub mod batched;
 pub mod data;
+pub mod files;
 pub mod model;
 pub mod partition;
 pub mod tensors;
