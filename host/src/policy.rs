@@ -177,9 +177,49 @@ pub struct Crafted {
     pub vectors: Vec<f32>,
 }
 
+impl Crafted {
+    /// What the Byzantine node `sender` sends to `receiver`, as the attack laid its messages
+    /// out for `ctx`: one row per Byzantine node (broadcast), or one per (Byzantine node,
+    /// honest neighbour) pair in the order of the context. `None` when `sender` is not a
+    /// Byzantine node of `ctx`, or `receiver` not one of its honest neighbours.
+    pub fn message(&self, ctx: &AttackContext, sender: u32, receiver: u32) -> Option<&[f32]> {
+        let dim = ctx.dim as usize;
+        let b = ctx.byzantine.iter().position(|b| b.id == sender)?;
+        let row = match self.mode {
+            SendMode::Broadcast => b,
+            SendMode::PerReceiver => {
+                let before: usize = ctx.byzantine[..b].iter().map(|x| x.honest_neighbors.len()).sum();
+                before + ctx.byzantine[b].honest_neighbors.iter().position(|&r| r == receiver)?
+            }
+        };
+        self.vectors.get(row * dim..(row + 1) * dim)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_are_found_by_sender_and_receiver() {
+        let ctx = AttackContext {
+            round: 0,
+            epoch: 0,
+            nodes: 5,
+            regular: vec![0, 1, 2],
+            byzantine: vec![ByzantineNode { id: 3, honest_neighbors: vec![0, 2] }, ByzantineNode { id: 4, honest_neighbors: vec![1, 2] }],
+            lr: 0.1,
+            dim: 1,
+            seed: 0,
+        };
+        let per_receiver = Crafted { mode: SendMode::PerReceiver, vectors: vec![30.0, 32.0, 41.0, 42.0] };
+        assert_eq!(per_receiver.message(&ctx, 3, 2), Some(&[32.0][..]));
+        assert_eq!(per_receiver.message(&ctx, 4, 1), Some(&[41.0][..]));
+        assert_eq!(per_receiver.message(&ctx, 4, 0), None, "0 is not a neighbour of 4");
+        let broadcast = Crafted { mode: SendMode::Broadcast, vectors: vec![3.0, 4.0] };
+        assert_eq!(broadcast.message(&ctx, 4, 2), Some(&[4.0][..]));
+        assert_eq!(broadcast.message(&ctx, 2, 0), None, "2 is regular");
+    }
 
     #[test]
     fn params_are_typed_by_the_spec() {

@@ -344,7 +344,7 @@ fn an_existing_run_directory_is_not_overwritten() {
 /// lock is let go the directory is usable again.
 #[test]
 fn a_run_directory_another_process_is_writing_is_left_alone() {
-    use byzhost::sim::lock::RunLock;
+    use byzhost::record::lock::RunLock;
     let s = Scratch::new();
     assert!(small_run(&s, "r", &["--epochs", "1"]).status.success());
     let before = std::fs::read_to_string(s.path("r/metrics.jsonl")).unwrap();

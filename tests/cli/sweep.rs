@@ -235,7 +235,7 @@ fn a_cell_running_in_another_process_is_left_alone() {
     let grid = grid(&s);
     let busy = s.path("out").join("none__standalone");
     std::fs::create_dir_all(&busy).unwrap();
-    let held = byzhost::sim::lock::RunLock::acquire(&busy).unwrap();
+    let held = byzhost::record::lock::RunLock::acquire(&busy).unwrap();
     let pid = format!("pid {}", std::process::id());
     let sweep = || {
         s.byzhost()

@@ -15,7 +15,9 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-use crate::sandbox::{Limits, Sandbox, DEFAULT_COMPILE_TIMEOUT_S, DEFAULT_COMPONENT_MB};
+use crate::sandbox::{
+    Limits, Sandbox, DEFAULT_COMPILE_TIMEOUT_S, DEFAULT_COMPONENT_MB, DEFAULT_POLICY_MEMORY_MB, DEFAULT_POLICY_TIMEOUT_MS,
+};
 
 /// Research host for Byzantine-resilient decentralized learning: trains one CNN per node,
 /// runs gossip rounds, and loads attacks and defenses as sandboxed WebAssembly components.
@@ -58,12 +60,12 @@ pub enum Command {
 pub struct SandboxArgs {
     /// Wall-clock deadline of one policy call, in milliseconds; a call past it is stopped
     /// and reported as a timeout.
-    #[arg(long, value_name = "MS", default_value_t = 10_000, env = "BYZHOST_POLICY_TIMEOUT_MS",
-          value_parser = clap::value_parser!(u64).range(1..=crate::sim::config::MAX_POLICY_TIMEOUT_MS))]
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_POLICY_TIMEOUT_MS, env = "BYZHOST_POLICY_TIMEOUT_MS",
+          value_parser = clap::value_parser!(u64).range(1..=crate::settings::MAX_POLICY_TIMEOUT_MS))]
     pub policy_timeout_ms: u64,
     /// Cap on one policy instance's linear memory, in MiB; growing past it is reported as
     /// a memory-limit fault.
-    #[arg(long, value_name = "MIB", default_value_t = 2048, env = "BYZHOST_POLICY_MEMORY_MB")]
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_POLICY_MEMORY_MB, env = "BYZHOST_POLICY_MEMORY_MB")]
     pub policy_memory_mb: usize,
     #[command(flatten)]
     pub resources: ResourceArgs,

@@ -7,15 +7,16 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 
-use super::{build_sandbox, CacheArgs, ResourceArgs};
-use crate::sandbox::LoadedPolicy;
-use crate::sim::engine::{check_out_contents, check_out_dir, Simulation};
-use crate::sim::output::{read_policies, recorded_sha256, RunDir};
-use crate::sim::progress::Progress;
-use crate::sim::Experiment;
+use serde::Serialize;
 
-/// Every experiment flag is optional: unset flags take the value of the `--config` file,
-/// else the paper's default.
+use super::{build_sandbox, CacheArgs, ResourceArgs};
+use crate::record::{self, check_out_contents, check_out_dir, files, RecordedPolicies, RecordedPolicy, Role, RunDir};
+use crate::sandbox::LoadedPolicy;
+use crate::settings::{Attack, Device, Experiment, OnDivergence, Partition, Topology, TrainPath};
+use crate::sim::engine::Simulation;
+use crate::sim::progress::Progress;
+
+/// `byzhost run`'s own flags, and every experiment flag.
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// TOML experiment file; flags given on the command line override its values.
@@ -32,146 +33,135 @@ pub struct RunArgs {
     /// No progress output; the results table is still printed.
     #[arg(long)]
     pub quiet: bool,
-
-    /// Total number of nodes, regular and Byzantine [default: 50].
-    #[arg(long)]
-    pub nodes: Option<usize>,
-    /// Number of Byzantine nodes, chosen at random [default: 10].
-    #[arg(long)]
-    pub byzantine: Option<usize>,
-    /// Edge probability of the Erdős–Rényi graph [default: 0.6].
-    #[arg(long)]
-    pub edge_prob: Option<f64>,
-    /// static | time-varying (new graph each epoch) | complete | ring | edges:PATH
-    /// (edge-list file, "a b" per line) [default: static].
-    #[arg(long)]
-    pub topology: Option<String>,
-    /// Training epochs (passes of every node over its shard) [default: 80].
-    #[arg(long)]
-    pub epochs: Option<u32>,
-    /// Local SGD steps per communication round, τ [default: 1].
-    #[arg(long)]
-    pub local_steps: Option<usize>,
-    /// Mini-batch size [default: 60].
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// SGD learning rate [default: 0.1].
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// SGD weight decay [default: 5e-4].
-    #[arg(long)]
-    pub weight_decay: Option<f64>,
-    /// Seed of every random choice (graph, Byzantine set, split, init, batches) [default: 0].
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Defense component run by every regular node [default: policies/dpsgd.wasm].
-    #[arg(long, value_name = "WASM")]
-    pub defense: Option<PathBuf>,
-    /// Attack component crafting what Byzantine nodes send, or `none` (Byzantine nodes
-    /// stay silent) [default: none].
-    #[arg(long, value_name = "WASM|none")]
-    pub attack: Option<String>,
-    /// Defense parameter NAME=VALUE (repeatable); see `byzhost inspect`.
-    #[arg(long, value_name = "NAME=VALUE")]
-    pub defense_param: Vec<String>,
-    /// Attack parameter NAME=VALUE (repeatable).
-    #[arg(long, value_name = "NAME=VALUE")]
-    pub attack_param: Vec<String>,
-    /// Directory of the four IDX files (plain or .gz) [default: $BYZHOST_DATA, else the
-    /// embedded Fashion-MNIST subset].
-    #[arg(long, value_name = "DIR", env = "BYZHOST_DATA")]
-    pub data: Option<PathBuf>,
-    /// iid (even random split, the paper's) | dirichlet:ALPHA (label skew) [default: iid].
-    #[arg(long)]
-    pub partition: Option<String>,
-    /// auto (CUDA when present) | cpu | cuda [default: auto].
-    #[arg(long)]
-    pub device: Option<String>,
-    /// Evaluate test accuracy every N epochs, and after the last [default: 1].
-    #[arg(long)]
-    pub eval_every: Option<u32>,
-    /// Test images per evaluation, 0 for all (the paper's protocol) [default: 0].
-    #[arg(long)]
-    pub eval_samples: Option<usize>,
-    /// Mean accuracy for `rounds_to_target` in the summary [default: 0.85].
-    #[arg(long)]
-    pub target_accuracy: Option<f64>,
-    /// When training yields non-finite weights: stop | continue [default: stop].
-    #[arg(long)]
-    pub on_divergence: Option<String>,
-    /// libtorch intra-op threads, 0 for libtorch's default [default: 0].
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// How nodes train: per-node | stacked | auto (per-node on CPU, stacked on CUDA)
-    /// [default: auto]. Stacked runs all nodes as one computation.
-    #[arg(long, value_name = "PATH")]
-    pub train_path: Option<String>,
-    /// Threads for the defense calls of a round, each with its own sandboxed instance;
-    /// 0 for one per core [default: 0]. Results do not depend on it.
-    #[arg(long)]
-    pub agg_threads: Option<usize>,
-    /// Deadline of one policy call in milliseconds [default: 10000].
-    #[arg(long, value_name = "MS")]
-    pub policy_timeout_ms: Option<u64>,
-    /// Linear-memory cap of one policy instance in MiB [default: 2048].
-    #[arg(long, value_name = "MIB")]
-    pub policy_memory_mb: Option<usize>,
+    #[command(flatten)]
+    pub experiment: ExperimentFlags,
     #[command(flatten)]
     pub resources: ResourceArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
 }
 
-impl RunArgs {
-    /// Applies the flags that were given on top of `base`. Returns whether any was given.
-    fn overlay(&self, base: &mut Experiment) -> bool {
-        let mut any = false;
-        macro_rules! set {
-            ($($field:ident),*) => {$(
-                if let Some(v) = &self.$field {
-                    base.$field = v.clone();
-                    any = true;
-                }
-            )*};
+/// `text` followed by the default of the experiment setting `key`, so that every default
+/// has one home, [`Experiment::default`].
+fn with_default(text: &str, key: &str) -> String {
+    match Experiment::default_text(key) {
+        Some(default) => format!("{text} [default: {default}]"),
+        None => text.to_string(),
+    }
+}
+
+/// Every experiment setting as an optional flag: unset flags take the value of the
+/// `--config` file, else the default. Field names are the setting names, so the flags given
+/// serialize to exactly the TOML keys they override.
+#[derive(Args, Debug, Serialize)]
+pub struct ExperimentFlags {
+    #[arg(long, help = with_default("Total number of nodes, regular and Byzantine", "nodes"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<usize>,
+    #[arg(long, help = with_default("Number of Byzantine nodes, chosen at random", "byzantine"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub byzantine: Option<usize>,
+    #[arg(long, help = with_default("Edge probability of the Erdős–Rényi graph", "edge_prob"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge_prob: Option<f64>,
+    #[arg(long, help = with_default(
+        "static | time-varying (new graph each epoch) | complete | ring | edges:PATH (edge-list file, \"a b\" per line)",
+        "topology"
+    ))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topology: Option<Topology>,
+    #[arg(long, help = with_default("Training epochs (passes of every node over its shard)", "epochs"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<u32>,
+    #[arg(long, help = with_default("Local SGD steps per communication round, τ", "local_steps"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_steps: Option<usize>,
+    #[arg(long, help = with_default("Mini-batch size", "batch_size"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+    #[arg(long, help = with_default("SGD learning rate", "lr"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    #[arg(long, help = with_default("SGD weight decay", "weight_decay"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    #[arg(long, help = with_default("Seed of every random choice (graph, Byzantine set, split, init, batches)", "seed"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[arg(long, value_name = "WASM", help = with_default("Defense component run by every regular node", "defense"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub defense: Option<PathBuf>,
+    #[arg(long, value_name = "WASM|none", help = with_default(
+        "Attack component crafting what Byzantine nodes send, or `none` (Byzantine nodes stay silent)",
+        "attack"
+    ))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attack: Option<Attack>,
+    /// Defense parameter NAME=VALUE (repeatable); see `byzhost inspect`.
+    #[arg(long, value_name = "NAME=VALUE")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub defense_param: Vec<String>,
+    /// Attack parameter NAME=VALUE (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attack_param: Vec<String>,
+    /// Directory of the four IDX files (plain or .gz) [default: $BYZHOST_DATA, else the
+    /// embedded Fashion-MNIST subset].
+    #[arg(long, value_name = "DIR", env = "BYZHOST_DATA")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<PathBuf>,
+    #[arg(long, help = with_default("iid (even random split, the paper's) | dirichlet:ALPHA (label skew)", "partition"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<Partition>,
+    #[arg(long, help = with_default("auto (CUDA when present) | cpu | cuda", "device"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<Device>,
+    #[arg(long, help = with_default("Evaluate test accuracy every N epochs, and after the last", "eval_every"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_every: Option<u32>,
+    #[arg(long, help = with_default("Test images per evaluation, 0 for all (the paper's protocol)", "eval_samples"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_samples: Option<usize>,
+    #[arg(long, help = with_default("Mean accuracy for `rounds_to_target` in the summary", "target_accuracy"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_accuracy: Option<f64>,
+    #[arg(long, help = with_default("When training yields non-finite weights: stop | continue", "on_divergence"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_divergence: Option<OnDivergence>,
+    #[arg(long, help = with_default("libtorch intra-op threads, 0 for libtorch's default", "threads"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    #[arg(long, value_name = "PATH", help = with_default(
+        "How nodes train: per-node | stacked (all nodes as one computation) | auto (per-node on CPU, stacked on CUDA)",
+        "train_path"
+    ))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_path: Option<TrainPath>,
+    #[arg(long, help = with_default(
+        "Threads for the defense calls of a round, each with its own sandboxed instance; 0 for one per core. \
+         Results do not depend on it",
+        "agg_threads"
+    ))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agg_threads: Option<usize>,
+    #[arg(long, value_name = "MS", help = with_default("Deadline of one policy call in milliseconds", "policy_timeout_ms"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_timeout_ms: Option<u64>,
+    #[arg(long, value_name = "MIB", help = with_default("Linear-memory cap of one policy instance in MiB", "policy_memory_mb"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_memory_mb: Option<usize>,
+}
+
+impl ExperimentFlags {
+    /// `base` with the flags that were given on top; `None` when none was.
+    fn overlay(&self, base: &Experiment) -> Result<Option<Experiment>> {
+        let given = toml::Table::try_from(self).context("reading the experiment flags")?;
+        if given.is_empty() {
+            return Ok(None);
         }
-        set!(
-            nodes,
-            byzantine,
-            edge_prob,
-            topology,
-            epochs,
-            local_steps,
-            batch_size,
-            lr,
-            weight_decay,
-            seed,
-            defense,
-            attack,
-            partition,
-            device,
-            eval_every,
-            eval_samples,
-            target_accuracy,
-            on_divergence,
-            threads,
-            agg_threads,
-            train_path,
-            policy_timeout_ms,
-            policy_memory_mb
-        );
-        if let Some(d) = &self.data {
-            base.data = Some(d.clone());
-            any = true;
-        }
-        if !self.defense_param.is_empty() {
-            base.defense_param = self.defense_param.clone();
-            any = true;
-        }
-        if !self.attack_param.is_empty() {
-            base.attack_param = self.attack_param.clone();
-            any = true;
-        }
-        any
+        let mut merged = toml::Table::try_from(base).context("reading the experiment")?;
+        merged.extend(given);
+        Ok(Some(toml::Value::Table(merged).try_into().context("applying the experiment flags")?))
     }
 }
 
@@ -182,20 +172,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     });
     check_out_dir(&out, args.resume)?;
     let exp = if args.resume {
-        let exp = Experiment::from_file(&out.join("config.toml"))?;
+        let exp = record::read_config(&out)?;
         // BYZHOST_DATA may be set in the environment; only explicit differences matter.
-        let mut probe = exp.clone();
-        if args.config.is_some() || (args.overlay(&mut probe) && probe != exp) {
-            bail!("--resume takes every setting from {}; pass no other experiment flags", out.join("config.toml").display());
+        let changed = args.experiment.overlay(&exp)?.is_some_and(|flagged| flagged != exp);
+        if args.config.is_some() || changed {
+            bail!("--resume takes every setting from {}; pass no other experiment flags", out.join(files::CONFIG).display());
         }
         exp
     } else {
-        let mut exp = match &args.config {
+        let base = match &args.config {
             Some(path) => Experiment::from_file(path)?,
             None => Experiment::default(),
         };
-        args.overlay(&mut exp);
-        exp
+        args.experiment.overlay(&base)?.unwrap_or(base)
     };
     exp.validate()?;
     if exp.threads > 0 {
@@ -214,8 +203,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }
     }
     if args.resume {
-        let mut loaded: Vec<(&str, &LoadedPolicy)> = vec![("defense", &defense)];
-        loaded.extend(attack.as_deref().map(|a| ("attack", a)));
+        let mut loaded: Vec<(Role, &LoadedPolicy)> = vec![(Role::Defense, &defense)];
+        loaded.extend(attack.as_deref().map(|a| (Role::Attack, a)));
         check_recorded_builds(&out, &loaded)?;
     }
 
@@ -228,14 +217,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // this one loaded its data and policies.
     check_out_contents(&out, args.resume)?;
     if !args.resume {
-        dir.write("config.toml", &exp.to_toml())?;
-        let mut policies = serde_json::json!({
-            "defense": { "file": defense.path, "name": defense.info.name, "version": defense.info.version, "sha256": defense.sha256 },
-        });
-        if let Some(a) = &attack {
-            policies["attack"] = serde_json::json!({ "file": a.path, "name": a.info.name, "version": a.info.version, "sha256": a.sha256 });
-        }
-        dir.write("policies.json", &serde_json::to_string_pretty(&policies)?)?;
+        dir.start(&exp, &RecordedPolicies { defense: recorded(&defense), attack: attack.as_deref().map(recorded) })?;
     }
     if !args.quiet {
         eprintln!(
@@ -259,7 +241,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table(s: &crate::sim::metrics::Summary, out: &std::path::Path) {
+fn print_table(s: &record::Summary, out: &std::path::Path) {
     let pct = |x: Option<f64>| x.map_or("-".to_string(), |a| format!("{:.2}%", a * 100.0));
     let sci = |x: Option<f64>| x.map_or("-".to_string(), |a| format!("{a:.3e}"));
     println!("status                   {}", s.status);
@@ -285,29 +267,34 @@ fn print_table(s: &crate::sim::metrics::Summary, out: &std::path::Path) {
     println!("results                  {}", out.display());
 }
 
+fn recorded(p: &LoadedPolicy) -> RecordedPolicy {
+    RecordedPolicy { file: p.path.clone(), name: p.info.name.clone(), sha256: p.sha256.clone(), version: p.info.version.clone() }
+}
+
 /// A resumed run must load the very component builds its earlier epochs ran: a rebuild with
 /// other bits (another compiler, another set of crates built beside it, an edited SDK) may
 /// compute other numbers, and the record would mix two builds under one sha256 without
 /// saying so. `policies.json` is written once, when the run starts, so it names those builds.
-fn check_recorded_builds(out: &Path, loaded: &[(&str, &LoadedPolicy)]) -> Result<()> {
-    let path = out.join("policies.json");
-    let Some(recorded) = read_policies(out)? else {
+fn check_recorded_builds(out: &Path, loaded: &[(Role, &LoadedPolicy)]) -> Result<()> {
+    let path = out.join(files::POLICIES);
+    let Some(recorded) = record::read_policies(out)? else {
         eprintln!("warning: {} is missing, so --resume cannot check that it loads the policy builds the run started with", path.display());
         return Ok(());
     };
     for (role, policy) in loaded {
-        let Some(sha256) = recorded_sha256(&recorded, role) else {
+        let Some(build) = recorded.get(*role) else {
             bail!("--resume: {} records no {role}, but the run's config.toml names {}", path.display(), policy.path.display());
         };
-        if sha256 != policy.sha256 {
+        if build.sha256 != policy.sha256 {
             bail!(
-                "--resume: the {role} {} has sha256 {}, but the run in {} started with sha256 {sha256} ({}); \
+                "--resume: the {role} {} has sha256 {}, but the run in {} started with sha256 {} ({}); \
                  its epochs so far were computed by that build, and continuing with another would mix two builds in one record. \
                  Put back the component with the recorded sha256 (scripts/build-policies.sh rebuilds every policy from the \
                  commit that started the run), or start the run over in a new --out",
                 policy.path.display(),
                 policy.sha256,
                 out.display(),
+                build.sha256,
                 path.display()
             );
         }

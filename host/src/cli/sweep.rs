@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 
-use crate::sweep::runner::{run_cells, CellState, SweepOptions};
+use crate::record::{self, IndexedCell, RunState, SweepIndex};
+use crate::sweep::runner::{run_cells, SweepOptions};
 use crate::sweep::Grid;
 
 #[derive(Args, Debug)]
@@ -94,44 +95,54 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
     }
     let reuse = crate::sweep::reuse::Matcher::new(&args.reuse)?;
     if args.dry_run {
-        for cell in &cells {
-            let dir = out.join(&cell.label);
-            let state = crate::sweep::runner::cell_state(&dir);
-            let mut line = format!("{:<40} {state:?}", cell.label);
-            if state == CellState::Interrupted {
-                let done = crate::sim::output::read_metrics(&dir)?.len();
-                line.push_str(&format!(", {done} of {} epochs", cell.experiment.epochs));
-            }
-            if let Some(holder) = crate::sim::lock::holder(&dir) {
-                line.push_str(&format!(", running now ({holder})"));
-            }
-            if let Some(d) = reuse.donor_for(cell, state)? {
-                line.push_str(&format!(" (would reuse {})", d.dir.display()));
-            }
-            println!("{line}");
-        }
+        print_plan(&cells, &out, &reuse)?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.profile == PAPER_PROFILE {
         require_full_data(&cells, &args.grid)?;
     }
     std::fs::create_dir_all(&out).with_context(|| format!("--out: cannot create {}", out.display()))?;
-    let index = serde_json::json!({
-        "grid": grid.name,
-        "artefact": grid.artefact,
-        "description": grid.description,
-        "source": args.grid,
-        "profile": args.profile,
-        "cells": cells.iter().map(|c| serde_json::json!({ "label": c.label, "coordinates": c.coordinates })).collect::<Vec<_>>(),
-    });
-    std::fs::write(out.join("sweep.json"), serde_json::to_string_pretty(&index)?)
-        .with_context(|| format!("writing {}/sweep.json", out.display()))?;
+    let index = SweepIndex {
+        artefact: grid.artefact.clone(),
+        cells: cells.iter().map(|c| IndexedCell { coordinates: c.coordinates.clone(), label: c.label.clone() }).collect(),
+        description: grid.description.clone(),
+        grid: grid.name.clone(),
+        profile: args.profile.clone(),
+        source: args.grid.clone(),
+    };
+    record::write_sweep_index(&out, &index)?;
     eprintln!("sweep `{}` ({} profile): {} cells in {}", grid.name, args.profile, cells.len(), out.display());
     let chosen: Vec<_> = if args.only.is_empty() { cells } else { cells.into_iter().filter(|c| args.only.contains(&c.label)).collect() };
     let outcomes = run_cells(
         &chosen,
         &SweepOptions { out: out.clone(), jobs: args.jobs, retry_failed: args.retry_failed, run_args: args.run_args, reuse },
     )?;
+    Ok(print_outcomes(&outcomes, &out))
+}
+
+/// `--dry-run`: every cell's state, without running anything.
+fn print_plan(cells: &[crate::sweep::Cell], out: &std::path::Path, reuse: &crate::sweep::reuse::Matcher) -> Result<()> {
+    for cell in cells {
+        let dir = out.join(&cell.label);
+        let state = record::run_state(&dir);
+        let mut line = format!("{:<40} {state:?}", cell.label);
+        if state == RunState::Interrupted {
+            let done = record::read_metrics(&dir)?.len();
+            line.push_str(&format!(", {done} of {} epochs", cell.experiment.epochs));
+        }
+        if let Some(holder) = record::lock::holder(&dir) {
+            line.push_str(&format!(", running now ({holder})"));
+        }
+        if let Some(d) = reuse.donor_for(cell, state)? {
+            line.push_str(&format!(" (would reuse {})", d.dir.display()));
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// The closing lines of a sweep; failure when a cell failed or runs elsewhere.
+fn print_outcomes(outcomes: &[crate::sweep::runner::CellOutcome], out: &std::path::Path) -> ExitCode {
     let elsewhere: Vec<String> =
         outcomes.iter().filter_map(|o| o.running_elsewhere.map(|holder| format!("{} ({holder})", o.label))).collect();
     let failed: Vec<&str> = outcomes.iter().filter(|o| !o.success && o.running_elsewhere.is_none()).map(|o| o.label.as_str()).collect();
@@ -154,7 +165,7 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
         println!("not finished here: {} (another process runs them; rerun this sweep once it ends)", elsewhere.join(", "));
     }
     if !failed.is_empty() || !elsewhere.is_empty() {
-        return Ok(ExitCode::FAILURE);
+        return ExitCode::FAILURE;
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }

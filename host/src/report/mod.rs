@@ -9,11 +9,8 @@ pub mod tables;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::record::{self, EpochMetrics, IndexedCell, Role, Summary};
 use anyhow::{bail, Context as _, Result};
-use serde_json::Value;
-
-use crate::sim::metrics::{EpochMetrics, Summary};
-use crate::sim::output::{read_policies, recorded_sha256};
 use sections::Sections;
 
 /// One cell of a sweep as found on disk.
@@ -43,39 +40,16 @@ pub struct SweepResult {
 
 impl SweepResult {
     pub fn load(dir: &Path) -> Result<SweepResult> {
-        let index_path = dir.join("sweep.json");
-        let index: Value = serde_json::from_str(
-            &std::fs::read_to_string(&index_path).with_context(|| format!("{} is not a sweep directory (no sweep.json)", dir.display()))?,
-        )
-        .with_context(|| format!("{} is not valid JSON", index_path.display()))?;
-        let text = |k: &str| index[k].as_str().unwrap_or_default().to_string();
+        let index = record::read_sweep_index(dir)?;
         let mut axes: Vec<String> = Vec::new();
         let mut cells = Vec::new();
-        for cell in index["cells"].as_array().into_iter().flatten() {
-            let label = cell["label"].as_str().unwrap_or_default().to_string();
-            let coordinates: BTreeMap<String, String> = cell["coordinates"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect();
-            for k in coordinates.keys() {
+        for cell in index.cells {
+            for k in cell.coordinates.keys() {
                 if !axes.contains(k) {
                     axes.push(k.clone());
                 }
             }
-            let cell_dir = dir.join(&label);
-            let metrics = std::fs::read_to_string(cell_dir.join("metrics.jsonl"))
-                .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
-                .unwrap_or_default();
-            // A `running` summary is a run still training (or killed): drawn as incomplete.
-            let summary = std::fs::read_to_string(cell_dir.join("summary.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<Summary>(&t).ok())
-                .filter(|s| s.status.is_final());
-            let reused_from = crate::sweep::reuse::reused_from(&cell_dir);
-            let builds = recorded_builds(&cell_dir);
-            cells.push(CellResult { label, coordinates, metrics, summary, reused_from, builds });
+            cells.push(CellResult::load(&dir.join(&cell.label), cell)?);
         }
         // Axis order as the labels spell it (first axis first).
         if let Some(first) = cells.iter().find(|c| !c.coordinates.is_empty()) {
@@ -84,10 +58,10 @@ impl SweepResult {
         }
         Ok(SweepResult {
             dir: dir.to_path_buf(),
-            name: text("grid"),
-            artefact: text("artefact"),
-            profile: text("profile"),
-            source: text("source"),
+            name: index.grid,
+            artefact: index.artefact,
+            profile: index.profile,
+            source: index.source.display().to_string(),
             axes,
             cells,
         })
@@ -122,14 +96,23 @@ impl SweepResult {
     }
 }
 
-/// (name, sha256) of the defense and attack a run directory's `policies.json` records;
-/// empty when the cell has not started.
-fn recorded_builds(cell_dir: &Path) -> Vec<(String, String)> {
-    let Some(policies) = read_policies(cell_dir).ok().flatten() else { return Vec::new() };
-    ["defense", "attack"]
-        .iter()
-        .filter_map(|role| Some((policies[role]["name"].as_str()?.to_string(), recorded_sha256(&policies, role)?.to_string())))
-        .collect()
+impl CellResult {
+    /// A sweep cell's record. A `running` summary is a run still training (or killed), drawn
+    /// as incomplete like a cell without a summary.
+    fn load(dir: &Path, cell: IndexedCell) -> Result<CellResult> {
+        let summary = record::read_summary(dir)?.filter(|s| s.status.is_final());
+        let builds = record::read_policies(dir)?
+            .map(|p| Role::ALL.iter().filter_map(|&role| p.get(role).map(|b| (b.name.clone(), b.sha256.clone()))).collect())
+            .unwrap_or_default();
+        Ok(CellResult {
+            label: cell.label,
+            coordinates: cell.coordinates,
+            metrics: record::read_metrics(dir)?,
+            summary,
+            reused_from: record::read_reuse_origin(dir).map(|o| o.from.display().to_string()),
+            builds,
+        })
+    }
 }
 
 /// Writes every figure and `report.md` into `out`; returns each sweep's section as

@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use super::plots::{annotated_bar_chart, bar_chart, line_chart, Series};
 use super::{paper, CellResult, SweepResult};
-use crate::sim::metrics::Summary;
+use crate::record::Summary;
 
 fn pct(x: Option<f64>) -> String {
     x.map_or("–".into(), |a| format!("{:.2}", a * 100.0))
@@ -114,7 +114,7 @@ pub fn sweep_section(s: &SweepResult, out: &Path) -> Result<String> {
 }
 
 /// Which machines computed the finished cells, with how many each: runs are
-/// bit-reproducible on one kind of CPU only (see `sim::machine`).
+/// bit-reproducible on one kind of CPU only (see `record::machine`).
 fn machines_line(s: &SweepResult) -> String {
     let mut counts: Vec<(String, usize)> = Vec::new();
     for sm in s.cells.iter().filter_map(|c| c.summary.as_ref()) {
@@ -180,113 +180,128 @@ fn collapsed_to(sm: &Summary) -> Option<f64> {
     }
 }
 
+/// The artefact's own table, as the paper lays it out, with the paper's numbers beside.
 fn artefact_table(s: &SweepResult) -> String {
     let mut md = String::new();
     match s.artefact.as_str() {
-        "fig1" | "fig2" => {
-            let defenses = axis_values(s, "defense");
-            let attacks: Vec<&str> = paper::ATTACKS
-                .iter()
-                .copied()
-                .filter(|a| s.cells.iter().any(|c| c.coordinates.get("attack").map(String::as_str) == Some(*a)))
-                .collect();
-            let _ = writeln!(
-                md,
-                "Best mean accuracy % (consensus error at that epoch); paper values in brackets where the paper prints them; \
-                 \"→ final\" where the last evaluated epoch ends more than {COLLAPSE_POINTS} points below the best (a collapse the \
-                 best-accuracy panel alone hides).\n"
-            );
-            let _ = writeln!(md, "| defense | {} |", attacks.join(" | "));
-            let _ = writeln!(md, "|---|{}", "---|".repeat(attacks.len()));
-            for d in &defenses {
-                let row: Vec<String> = attacks
-                    .iter()
-                    .map(|a| {
-                        let c = s.cell(&[("defense", d), ("attack", a)]);
-                        let sm = c.and_then(|c| c.summary.as_ref());
-                        let ce = sm.and_then(|x| x.consensus_error_at_best);
-                        let paper = (s.artefact == "fig1" && d == "sim_reweight")
-                            .then(|| paper::FIG1_SIM_REWEIGHT.iter().find(|(k, _)| k == a).map(|(_, v)| format!(" [{v:.2}]")))
-                            .flatten()
-                            .unwrap_or_default();
-                        let collapse = sm.and_then(collapsed_to).map_or(String::new(), |f| format!(" → final {:.2}", f * 100.0));
-                        format!("{} ({}){paper}{collapse}", pct(best(c)), sci_pct(ce))
-                    })
-                    .collect();
-                let _ = writeln!(md, "| {d} | {} |", row.join(" | "));
-            }
-            if let Some(c) = s.cells.iter().find(|c| c.label == "none__dpsgd") {
-                let _ = writeln!(md, "\nBaseline, D-PSGD without attack: {} %.", pct(best(Some(c))));
-            }
-        }
-        "table1" => {
-            let _ = writeln!(md, "Table 1 — best mean accuracy %, measured [paper].\n");
-            let _ = writeln!(md, "| metric | random | reverse | dlie |\n|---|---|---|---|");
-            for (metric, paper_row) in paper::TABLE1 {
-                let row: Vec<String> = paper::ATTACKS
-                    .iter()
-                    .zip(paper_row)
-                    .map(|(a, p)| format!("{} [{p:.2}]", pct(best(s.cell(&[("metric", metric), ("attack", a)])))))
-                    .collect();
-                let _ = writeln!(md, "| {metric} | {} |", row.join(" | "));
-            }
-        }
-        "table2" => {
-            let _ = writeln!(md, "Table 2 — rounds to the target accuracy and the consensus error there, measured [paper].\n");
-            let _ = writeln!(md, "| τ | rounds | consensus error | measured every |\n|---|---|---|---|");
-            for (tau, rounds, ce) in paper::TABLE2 {
-                let c = s.cell(&[("tau", &format!("tau{tau}"))]);
-                let sm = c.and_then(|c| c.summary.as_ref());
-                let reached = sm.and_then(|x| x.rounds_to_target);
-                let ce_there = reached.and_then(|r| c?.metrics.iter().find(|m| m.round == r)?.consensus_error);
-                let _ = writeln!(
-                    md,
-                    "| {tau} | {} [{}] | {} [{}] | {} |",
-                    reached.map_or("not reached".into(), |r| r.to_string()),
-                    rounds.map_or("N/A".into(), |r| r.to_string()),
-                    sci_pct(ce_there),
-                    ce.map_or("N/A".into(), |v| format!("{v} %")),
-                    c.and_then(evaluation_interval).map_or("–".into(), |r| format!("{r} rounds")),
-                );
-            }
-            let _ = writeln!(
-                md,
-                "\nAccuracy is measured after each evaluated epoch, not after every round, so a measured count is the \
-                 first evaluated round at or above the target: up to one interval (the last column) later than the round \
-                 the target was first crossed."
-            );
-        }
-        "table3" => {
-            let _ = writeln!(md, "Table 3 — best mean accuracy % and aggregation time per node-round (s), measured [paper].\n");
-            let _ = writeln!(md, "| n | stand-alone | random | reverse | dlie | time (s) |\n|---|---|---|---|---|---|");
-            for (n, sa, r, rv, dl, t) in paper::TABLE3 {
-                let size = format!("n{n}");
-                let get = |run: &str| s.cell(&[("size", &size), ("run", run)]);
-                let times: Vec<f64> = ["random", "reverse", "dlie"].iter().filter_map(|r| get(r).and_then(mean_agg_ms)).collect();
-                let time = (!times.is_empty()).then(|| times.iter().sum::<f64>() / times.len() as f64 / 1e3);
-                let _ = writeln!(
-                    md,
-                    "| {n} | {} [{sa}] | {} [{r}] | {} [{rv}] | {} [{dl}] | {} [{t}] |",
-                    pct(best(get("standalone"))),
-                    pct(best(get("random"))),
-                    pct(best(get("reverse"))),
-                    pct(best(get("dlie"))),
-                    time.map_or("–".into(), |t| format!("{t:.5}")),
-                );
-            }
-        }
-        "fig4" => {
-            let _ = writeln!(md, "Fig. 4 — aggregation time per node-round and best accuracy under D-LIE.\n");
-            let _ = writeln!(md, "| defense | agg ms (median) | best acc % |\n|---|---|---|");
-            for c in &s.cells {
-                let _ =
-                    writeln!(md, "| {} | {} | {} |", c.label, mean_agg_ms(c).map_or("–".into(), |m| format!("{m:.2}")), pct(best(Some(c))));
-            }
-        }
+        "fig1" | "fig2" => accuracy_by_attack_table(s, &mut md),
+        "table1" => table1(s, &mut md),
+        "table2" => table2(s, &mut md),
+        "table3" => table3(s, &mut md),
+        "fig4" => fig4_table(s, &mut md),
         _ => {}
     }
     md.push('\n');
     md
+}
+
+/// Fig. 1 and 2: best accuracy and consensus error, one row per defense, one column per attack.
+fn accuracy_by_attack_table(s: &SweepResult, md: &mut String) {
+    let defenses = axis_values(s, "defense");
+    let attacks: Vec<&str> = paper::ATTACKS
+        .iter()
+        .copied()
+        .filter(|a| s.cells.iter().any(|c| c.coordinates.get("attack").map(String::as_str) == Some(*a)))
+        .collect();
+    let _ = writeln!(
+        md,
+        "Best mean accuracy % (consensus error at that epoch); paper values in brackets where the paper prints them; \
+         \"→ final\" where the last evaluated epoch ends more than {COLLAPSE_POINTS} points below the best (a collapse the \
+         best-accuracy panel alone hides).\n"
+    );
+    let _ = writeln!(md, "| defense | {} |", attacks.join(" | "));
+    let _ = writeln!(md, "|---|{}", "---|".repeat(attacks.len()));
+    for d in &defenses {
+        let row: Vec<String> = attacks
+            .iter()
+            .map(|a| {
+                let c = s.cell(&[("defense", d), ("attack", a)]);
+                let sm = c.and_then(|c| c.summary.as_ref());
+                let ce = sm.and_then(|x| x.consensus_error_at_best);
+                let paper = (s.artefact == "fig1" && d == "sim_reweight")
+                    .then(|| paper::FIG1_SIM_REWEIGHT.iter().find(|(k, _)| k == a).map(|(_, v)| format!(" [{v:.2}]")))
+                    .flatten()
+                    .unwrap_or_default();
+                let collapse = sm.and_then(collapsed_to).map_or(String::new(), |f| format!(" → final {:.2}", f * 100.0));
+                format!("{} ({}){paper}{collapse}", pct(best(c)), sci_pct(ce))
+            })
+            .collect();
+        let _ = writeln!(md, "| {d} | {} |", row.join(" | "));
+    }
+    if let Some(c) = s.cells.iter().find(|c| c.label == "none__dpsgd") {
+        let _ = writeln!(md, "\nBaseline, D-PSGD without attack: {} %.", pct(best(Some(c))));
+    }
+}
+
+/// Table 1: the ablation, one row per similarity metric.
+fn table1(s: &SweepResult, md: &mut String) {
+    let _ = writeln!(md, "Table 1 — best mean accuracy %, measured [paper].\n");
+    let _ = writeln!(md, "| metric | random | reverse | dlie |\n|---|---|---|---|");
+    for (metric, paper_row) in paper::TABLE1 {
+        let row: Vec<String> = paper::ATTACKS
+            .iter()
+            .zip(paper_row)
+            .map(|(a, p)| format!("{} [{p:.2}]", pct(best(s.cell(&[("metric", metric), ("attack", a)])))))
+            .collect();
+        let _ = writeln!(md, "| {metric} | {} |", row.join(" | "));
+    }
+}
+
+/// Table 2: rounds to the target accuracy for each τ.
+fn table2(s: &SweepResult, md: &mut String) {
+    let _ = writeln!(md, "Table 2 — rounds to the target accuracy and the consensus error there, measured [paper].\n");
+    let _ = writeln!(md, "| τ | rounds | consensus error | measured every |\n|---|---|---|---|");
+    for (tau, rounds, ce) in paper::TABLE2 {
+        let c = s.cell(&[("tau", &format!("tau{tau}"))]);
+        let sm = c.and_then(|c| c.summary.as_ref());
+        let reached = sm.and_then(|x| x.rounds_to_target);
+        let ce_there = reached.and_then(|r| c?.metrics.iter().find(|m| m.round == r)?.consensus_error);
+        let _ = writeln!(
+            md,
+            "| {tau} | {} [{}] | {} [{}] | {} |",
+            reached.map_or("not reached".into(), |r| r.to_string()),
+            rounds.map_or("N/A".into(), |r| r.to_string()),
+            sci_pct(ce_there),
+            ce.map_or("N/A".into(), |v| format!("{v} %")),
+            c.and_then(evaluation_interval).map_or("–".into(), |r| format!("{r} rounds")),
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nAccuracy is measured after each evaluated epoch, not after every round, so a measured count is the \
+         first evaluated round at or above the target: up to one interval (the last column) later than the round \
+         the target was first crossed."
+    );
+}
+
+/// Table 3: best accuracy and aggregation time for each n.
+fn table3(s: &SweepResult, md: &mut String) {
+    let _ = writeln!(md, "Table 3 — best mean accuracy % and aggregation time per node-round (s), measured [paper].\n");
+    let _ = writeln!(md, "| n | stand-alone | random | reverse | dlie | time (s) |\n|---|---|---|---|---|---|");
+    for (n, sa, r, rv, dl, t) in paper::TABLE3 {
+        let size = format!("n{n}");
+        let get = |run: &str| s.cell(&[("size", &size), ("run", run)]);
+        let times: Vec<f64> = ["random", "reverse", "dlie"].iter().filter_map(|r| get(r).and_then(mean_agg_ms)).collect();
+        let time = (!times.is_empty()).then(|| times.iter().sum::<f64>() / times.len() as f64 / 1e3);
+        let _ = writeln!(
+            md,
+            "| {n} | {} [{sa}] | {} [{r}] | {} [{rv}] | {} [{dl}] | {} [{t}] |",
+            pct(best(get("standalone"))),
+            pct(best(get("random"))),
+            pct(best(get("reverse"))),
+            pct(best(get("dlie"))),
+            time.map_or("–".into(), |t| format!("{t:.5}")),
+        );
+    }
+}
+
+/// Fig. 4: aggregation time and best accuracy per defense.
+fn fig4_table(s: &SweepResult, md: &mut String) {
+    let _ = writeln!(md, "Fig. 4 — aggregation time per node-round and best accuracy under D-LIE.\n");
+    let _ = writeln!(md, "| defense | agg ms (median) | best acc % |\n|---|---|---|");
+    for c in &s.cells {
+        let _ = writeln!(md, "| {} | {} | {} |", c.label, mean_agg_ms(c).map_or("–".into(), |m| format!("{m:.2}")), pct(best(Some(c))));
+    }
 }
 
 fn axis_values(s: &SweepResult, axis: &str) -> Vec<String> {
@@ -413,7 +428,7 @@ mod tests {
     }
 
     /// The metrics of an epoch that ends at `round` with mean accuracy `acc`.
-    fn epoch_metrics(e: u32, round: u32, acc: f64) -> crate::sim::metrics::EpochMetrics {
+    fn epoch_metrics(e: u32, round: u32, acc: f64) -> crate::record::EpochMetrics {
         serde_json::from_value(serde_json::json!({
             "epoch": e, "round": round, "accuracy_mean": acc, "accuracy_min": acc, "accuracy_max": acc,
             "consensus_error": 1e-5 * e as f64, "train_loss": 0.5, "agg_ms_median": 1.0, "agg_ms_p95": 1.0,
@@ -490,7 +505,7 @@ mod tests {
 
     #[test]
     fn a_section_says_which_machines_computed_its_cells() {
-        let machine = crate::sim::machine::Machine {
+        let machine = crate::record::machine::Machine {
             cpu: "Intel(R) Xeon(R) Processor".into(),
             vector_isa: "avx512".into(),
             logical_cores: 2,

@@ -16,13 +16,31 @@ use super::budget::MemoryBudget;
 use super::fault::{first_non_finite, FaultKind, PolicyError, PolicyLabel};
 use super::state::{HostState, LossOracle, NoLocalData};
 use super::{text, Limits, LoadedPolicy, Sandbox};
-use crate::policy::{AttackContext, Context, Crafted, ParamValue, PolicyInfo, SendMode};
+use crate::policy::{AttackContext, Context, Crafted, ParamValue, PolicyInfo, PolicyKind, SendMode};
+
+/// A component's imports resolved against the host's linker, once per loaded component;
+/// every instance of it starts from this.
+#[derive(Clone)]
+pub(crate) enum Pre {
+    Defense(DefensePolicyPre<HostState>),
+    Attack(AttackPolicyPre<HostState>),
+}
+
+impl Pre {
+    pub(crate) fn new(sandbox: &Sandbox, component: &Component, kind: PolicyKind) -> Result<Pre> {
+        let pre = sandbox.linker()?.instantiate_pre(component)?;
+        Ok(match kind {
+            PolicyKind::Defense => Pre::Defense(DefensePolicyPre::new(pre)?),
+            PolicyKind::Attack => Pre::Attack(AttackPolicyPre::new(pre)?),
+        })
+    }
+}
 
 /// What differs between the two worlds: how to instantiate and how to call the common exports.
 trait World {
     type Pre: Clone;
     type Bound;
-    fn pre(linker: &wasmtime::component::Linker<HostState>, component: &Component) -> Result<Self::Pre>;
+    fn pre(pre: &Pre) -> Option<&Self::Pre>;
     fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self::Bound>;
     fn info(b: &Self::Bound, s: &mut Store<HostState>) -> wasmtime::Result<bindings::wit::PolicyInfo>;
     fn configure(b: &Self::Bound, s: &mut Store<HostState>, p: &[bindings::wit::Param]) -> wasmtime::Result<Result<(), String>>;
@@ -32,8 +50,11 @@ struct DefenseWorld;
 impl World for DefenseWorld {
     type Pre = DefensePolicyPre<HostState>;
     type Bound = DefensePolicy;
-    fn pre(linker: &wasmtime::component::Linker<HostState>, component: &Component) -> Result<Self::Pre> {
-        Ok(DefensePolicyPre::new(linker.instantiate_pre(component)?)?)
+    fn pre(pre: &Pre) -> Option<&Self::Pre> {
+        match pre {
+            Pre::Defense(pre) => Some(pre),
+            Pre::Attack(_) => None,
+        }
     }
     fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self::Bound> {
         pre.instantiate(store)
@@ -50,8 +71,11 @@ struct AttackWorld;
 impl World for AttackWorld {
     type Pre = AttackPolicyPre<HostState>;
     type Bound = AttackPolicy;
-    fn pre(linker: &wasmtime::component::Linker<HostState>, component: &Component) -> Result<Self::Pre> {
-        Ok(AttackPolicyPre::new(linker.instantiate_pre(component)?)?)
+    fn pre(pre: &Pre) -> Option<&Self::Pre> {
+        match pre {
+            Pre::Attack(pre) => Some(pre),
+            Pre::Defense(_) => None,
+        }
     }
     fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self::Bound> {
         pre.instantiate(store)
@@ -84,11 +108,9 @@ struct Core<W: World> {
 
 impl<W: World> Core<W> {
     fn new(sandbox: &Sandbox, policy: &LoadedPolicy, node: Option<u32>, seed: u64, oracle: Box<dyn LossOracle>) -> Result<Self> {
-        let linker = sandbox.linker()?;
-        let pre = W::pre(&linker, &policy.component)
-            .with_context(|| format!("{}: its imports do not match what this host provides", policy.path.display()))?;
+        let pre = W::pre(&policy.pre).with_context(|| format!("{} is a {}, not the kind asked for", policy.path.display(), policy.kind))?;
         let mut core = Core {
-            pre,
+            pre: pre.clone(),
             engine: sandbox.engine().clone(),
             label: Arc::new(policy.label()),
             node,
@@ -251,14 +273,29 @@ impl DefenseInstance {
         self.0.configure(params, None)
     }
 
-    /// Replaces the loss oracle behind the `local-data` import, returning the previous
-    /// one: an instance shared by several nodes gets each node's oracle for its call.
-    pub fn swap_oracle(&mut self, oracle: Box<dyn LossOracle>) -> Box<dyn LossOracle> {
+    /// Replaces the loss oracle behind the `local-data` import, returning the previous one.
+    fn swap_oracle(&mut self, oracle: Box<dyn LossOracle>) -> Box<dyn LossOracle> {
         match (&mut self.0.live, &mut self.0.spare_oracle) {
             (Some((store, _)), _) => store.data_mut().swap_oracle(oracle),
             (None, Some(o)) => std::mem::replace(o, oracle),
             (None, None) => unreachable!("an instance always holds its oracle"),
         }
+    }
+
+    /// [`DefenseInstance::aggregate`] with `oracle` behind the `local-data` import for this
+    /// call only: an instance shared by several nodes answers each with that node's data.
+    pub fn aggregate_with(
+        &mut self,
+        oracle: &mut Box<dyn LossOracle>,
+        ctx: &Context,
+        prev: &[f32],
+        local: &[f32],
+        received: &[f32],
+    ) -> Result<Vec<f32>, PolicyError> {
+        let own = self.swap_oracle(std::mem::replace(oracle, Box::new(NoLocalData)));
+        let out = self.aggregate(ctx, prev, local, received);
+        *oracle = self.swap_oracle(own);
+        out
     }
 
     /// Calls `aggregate` on behalf of `ctx.node` and checks the output: `dim` values, all

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 
 use budget::MemoryBudget;
@@ -61,6 +61,11 @@ pub struct Limits {
     pub compile_timeout: Duration,
 }
 
+/// Default deadline of one call: generous for the paper's largest setting.
+pub const DEFAULT_POLICY_TIMEOUT_MS: u64 = 10_000;
+/// Default cap on one instance's linear memory: the paper's largest setting (n = 300,
+/// p = 0.6, about 180 neighbours of 80,202 floats, 58 MB per call) fits many times over.
+pub const DEFAULT_POLICY_MEMORY_MB: usize = 2048;
 /// Largest component loaded by default: componentize-py's Python components are about
 /// 20 MB, so 64 MiB leaves them three times the room.
 pub const DEFAULT_COMPONENT_MB: u64 = 64;
@@ -68,14 +73,12 @@ pub const DEFAULT_COMPONENT_MB: u64 = 64;
 pub const DEFAULT_COMPILE_TIMEOUT_S: u64 = 600;
 
 impl Default for Limits {
-    /// 10 s and 2 GiB per instance: the paper's largest setting (n = 300, p = 0.6, about
-    /// 180 neighbours of 80,202 floats, 58 MB per call) fits many times over. A call may
-    /// move as much as its instance may hold, and all instances share half the machine's
-    /// memory.
+    /// A call may move as much as its instance may hold, and all instances share half the
+    /// machine's memory.
     fn default() -> Self {
-        let memory_bytes = 2 << 30;
+        let memory_bytes = DEFAULT_POLICY_MEMORY_MB << 20;
         Limits {
-            timeout: Duration::from_secs(10),
+            timeout: Duration::from_millis(DEFAULT_POLICY_TIMEOUT_MS),
             memory_bytes,
             total_memory_bytes: budget::default_limit().unwrap_or(8 << 30),
             transfer_bytes: memory_bytes,
@@ -113,7 +116,7 @@ pub struct LoadedPolicy {
     /// How the compiled code was obtained.
     pub load_source: LoadSource,
     pub load_time: Duration,
-    component: Component,
+    pre: instance::Pre,
 }
 
 impl LoadedPolicy {
@@ -186,6 +189,8 @@ impl Sandbox {
         let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
         let (kind, wit_version) =
             policy_interface(&exports, &imports).with_context(|| format!("{} is not a byzhost policy", path.display()))?;
+        let pre = instance::Pre::new(self, &component, kind)
+            .with_context(|| format!("{}: its imports do not match what this host provides", path.display()))?;
         let mut loaded = LoadedPolicy {
             path: path.to_path_buf(),
             sha256,
@@ -197,7 +202,7 @@ impl Sandbox {
             exports,
             load_source,
             load_time: Duration::ZERO,
-            component,
+            pre,
         };
         loaded.info = self.read_info(&loaded)?;
         if loaded.info.kind != kind {

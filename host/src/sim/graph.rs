@@ -104,6 +104,19 @@ fn from_edges(n: usize, edges: impl IntoIterator<Item = (usize, usize)>, byzanti
 /// Builds the graph. For Erdős–Rényi the constraints are enforced by resampling; for the
 /// fixed graphs they are checked and violations returned as warnings, since a researcher
 /// may study such graphs on purpose.
+impl GraphSpec {
+    /// The graph a run's `--topology` and `--edge-prob` ask for.
+    pub fn of(topology: &crate::settings::Topology, edge_prob: f64) -> GraphSpec {
+        use crate::settings::Topology as T;
+        match topology {
+            T::Static | T::TimeVarying => GraphSpec::ErdosRenyi { p: edge_prob },
+            T::Complete => GraphSpec::Complete,
+            T::Ring => GraphSpec::Ring,
+            T::Edges(path) => GraphSpec::EdgeList(path.clone()),
+        }
+    }
+}
+
 pub fn build(spec: &GraphSpec, byzantine: Vec<bool>, seed: u64) -> Result<(Topology, Vec<String>)> {
     let n = byzantine.len();
     let b = byzantine.iter().filter(|&&x| x).count();

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::metrics::EpochMetrics;
+use crate::record::EpochMetrics;
 
 pub struct Progress {
     bar: Option<ProgressBar>,

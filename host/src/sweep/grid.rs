@@ -28,7 +28,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::Deserialize;
 use toml::Table;
 
-use crate::sim::Experiment;
+use crate::settings::Experiment;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(labels, ["reverse__a", "reverse__b", "dlie__a", "dlie__b", "baseline"]);
         assert!(cells.iter().all(|c| c.experiment.epochs == 2 && c.experiment.nodes == 50));
         assert_eq!(cells[0].experiment.defense_param, vec!["c=1".to_string()]);
-        assert_eq!(cells[3].experiment.attack, "d.wasm");
+        assert_eq!(cells[3].experiment.attack.to_string(), "d.wasm");
         assert_eq!(cells[3].coordinates["defense"], "b");
         assert_eq!(g.expand("paper").unwrap()[0].experiment.epochs, 80);
     }

@@ -16,27 +16,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use serde_json::Value;
 
 use super::grid::Cell;
-use super::runner::{cell_state, CellState};
 use crate::policy::{parse_params, ParamValue};
+use crate::record::{self, files, run_state, RecordedPolicies, ReuseOrigin, Role, RunState};
 use crate::sandbox::{Limits, LoadedPolicy, Sandbox};
-use crate::sim::output::{read_policies, recorded_sha256};
-use crate::sim::Experiment;
-
-/// Written into an adopted cell's directory.
-pub const REUSED_FILE: &str = "reused.json";
+use crate::settings::Experiment;
 
 /// Files of a run directory that are not copied: the checkpoint only serves to resume a
-/// run, and a finished run is never resumed; the lock belongs to the process that ran it.
-const NOT_COPIED: &[&str] = &["checkpoint.bin", crate::sim::lock::LOCK_FILE];
+/// run, and a finished run is never resumed; the lock belongs to the process that ran it;
+/// the origin note is written anew.
+const NOT_COPIED: &[&str] = &[files::CHECKPOINT, files::LOCK, files::REUSED];
 
 /// A finished run that cells may adopt.
 pub struct Donor {
     pub dir: PathBuf,
     experiment: Experiment,
-    policies: Value,
+    policies: RecordedPolicies,
 }
 
 /// Finds, for a cell, a finished run it may adopt. Policies are loaded (to learn their
@@ -61,7 +57,7 @@ impl Matcher {
                     dir.display()
                 );
             }
-            if dir.join("summary.json").is_file() {
+            if dir.join(files::SUMMARY).is_file() {
                 donors.extend(donor(dir));
                 continue;
             }
@@ -75,10 +71,10 @@ impl Matcher {
 
     /// The run a cell in `state` would adopt: only a cell not yet started adopts one; a cell
     /// with results of its own (even a partial or failed run) keeps them.
-    pub fn donor_for(&self, cell: &Cell, state: CellState) -> Result<Option<&Donor>> {
+    pub fn donor_for(&self, cell: &Cell, state: RunState) -> Result<Option<&Donor>> {
         match state {
-            CellState::New => self.find(cell),
-            CellState::Interrupted | CellState::Failed | CellState::Done => Ok(None),
+            RunState::New => self.find(cell),
+            RunState::Interrupted | RunState::Failed | RunState::Done => Ok(None),
         }
     }
 
@@ -94,9 +90,12 @@ impl Matcher {
         // A parameter the cell's policy would reject means the cell cannot run as written;
         // it is left to run and report that itself.
         let Some(wanted) = effective_params(&defense, attack.as_deref(), &cell.experiment) else { return Ok(None) };
+        fn recorded(d: &Donor, role: Role) -> Option<&str> {
+            d.policies.get(role).map(|p| p.sha256.as_str())
+        }
         Ok(candidates.into_iter().find(|d| {
-            recorded_sha256(&d.policies, "defense") == Some(defense.sha256.as_str())
-                && recorded_sha256(&d.policies, "attack") == attack.as_ref().map(|a| a.sha256.as_str())
+            recorded(d, Role::Defense) == Some(defense.sha256.as_str())
+                && recorded(d, Role::Attack) == attack.as_ref().map(|a| a.sha256.as_str())
                 && effective_params(&defense, attack.as_deref(), &d.experiment).as_ref() == Some(&wanted)
         }))
     }
@@ -118,11 +117,11 @@ impl Matcher {
 }
 
 fn donor(dir: &Path) -> Option<Donor> {
-    if cell_state(dir) != CellState::Done {
+    if run_state(dir) != RunState::Done {
         return None;
     }
-    let experiment = Experiment::from_file(&dir.join("config.toml")).ok()?;
-    let policies = read_policies(dir).ok().flatten()?;
+    let experiment = record::read_config(dir).ok()?;
+    let policies = record::read_policies(dir).ok().flatten()?;
     Some(Donor { dir: dir.to_path_buf(), experiment, policies })
 }
 
@@ -159,27 +158,17 @@ pub fn adopt(donor: &Donor, dest: &Path) -> Result<()> {
     for entry in entries {
         let path = entry?.path();
         let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if path.is_file() && !NOT_COPIED.contains(&file.as_str()) && file != REUSED_FILE {
+        if path.is_file() && !NOT_COPIED.contains(&file.as_str()) {
             std::fs::copy(&path, staging.join(&file)).with_context(|| format!("--reuse: copying {}", path.display()))?;
         }
     }
     // A chain of reuses names the run that actually trained.
-    let origin = reused_from(&donor.dir).map(PathBuf::from).unwrap_or_else(|| donor.dir.clone());
-    let note = serde_json::json!({
-        "from": origin,
-        "why": "identical config.toml and identical policy sha256; the results were copied, not recomputed",
-    });
-    std::fs::write(staging.join(REUSED_FILE), serde_json::to_string_pretty(&note)?)
-        .with_context(|| format!("writing {}", staging.display()))?;
+    let from = record::read_reuse_origin(&donor.dir).map_or_else(|| donor.dir.clone(), |o| o.from);
+    let why = "identical config.toml and identical policy sha256; the results were copied, not recomputed".to_string();
+    record::write_reuse_origin(&staging, &ReuseOrigin { from, why })?;
     if dest.exists() {
         // A cell that has not started holds at most an empty log from an earlier attempt.
         std::fs::remove_dir_all(dest).with_context(|| format!("clearing {}", dest.display()))?;
     }
     std::fs::rename(&staging, dest).with_context(|| format!("moving {} to {}", staging.display(), dest.display()))
-}
-
-/// Where an adopted cell's results came from, if it was adopted.
-pub fn reused_from(dir: &Path) -> Option<String> {
-    let note: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(REUSED_FILE)).ok()?).ok()?;
-    note["from"].as_str().map(str::to_string)
 }

@@ -13,33 +13,9 @@ use serde::Serialize;
 
 use super::grid::Cell;
 use super::reuse::{self, Matcher};
-use crate::sim::machine::OMP_WAIT_POLICY;
-use crate::sim::metrics::{Status, Summary};
-
-/// State of a cell's run directory before the sweep touches it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CellState {
-    /// `summary.json` says completed or diverged: nothing to do.
-    Done,
-    /// A previous attempt stopped on a policy fault; rerun only with `retry_failed`.
-    Failed,
-    /// A run was started (config.toml exists) but has no final summary: resume it.
-    Interrupted,
-    /// Nothing there yet.
-    New,
-}
-
-pub fn cell_state(dir: &Path) -> CellState {
-    let summary = std::fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str::<Summary>(&t).ok());
-    match summary.map(|s| s.status) {
-        Some(Status::Completed | Status::Diverged) => CellState::Done,
-        Some(Status::PolicyFault) => CellState::Failed,
-        // A summary that is still `running` was left by a process that stopped mid-run.
-        Some(Status::Running) | None if dir.join("config.toml").is_file() => CellState::Interrupted,
-        Some(Status::Running) | None => CellState::New,
-    }
-}
+use crate::record::lock::{self, Holder};
+use crate::record::machine::OMP_WAIT_POLICY;
+use crate::record::{files, run_state, RunState};
 
 /// Options of one sweep execution.
 pub struct SweepOptions {
@@ -56,54 +32,20 @@ pub struct SweepOptions {
 #[derive(Debug, Serialize)]
 pub struct CellOutcome {
     pub label: String,
-    pub state_before: CellState,
+    pub state_before: RunState,
     pub ran: bool,
     pub success: bool,
     /// The finished run whose results this cell adopted in this execution.
     pub reused_from: Option<PathBuf>,
     /// Another process was running this cell, so this sweep left it alone.
-    pub running_elsewhere: Option<crate::sim::lock::Holder>,
+    pub running_elsewhere: Option<Holder>,
 }
 
 /// Runs every cell that is not done; returns one outcome per cell, in grid order.
 pub fn run_cells(cells: &[Cell], opts: &SweepOptions) -> Result<Vec<CellOutcome>> {
     std::fs::create_dir_all(opts.out.join(".cells")).with_context(|| format!("--out: cannot create {}", opts.out.display()))?;
     let exe = std::env::current_exe().context("locating the byzhost executable")?;
-    let mut outcomes: Vec<CellOutcome> = Vec::new();
-    let mut queue = VecDeque::new();
-    for (i, cell) in cells.iter().enumerate() {
-        let dir = opts.out.join(&cell.label);
-        let state = cell_state(&dir);
-        if let Some(donor) = opts.reuse.donor_for(cell, state)? {
-            reuse::adopt(donor, &dir).with_context(|| format!("cell `{}`: adopting {}", cell.label, donor.dir.display()))?;
-            eprintln!("{}: reused the finished run {} (same configuration and policies)", cell.label, donor.dir.display());
-            outcomes.push(CellOutcome {
-                label: cell.label.clone(),
-                state_before: state,
-                ran: false,
-                success: true,
-                reused_from: Some(donor.dir.clone()),
-                running_elsewhere: None,
-            });
-            continue;
-        }
-        let todo = match state {
-            CellState::Done => false,
-            CellState::Failed => opts.retry_failed,
-            CellState::Interrupted | CellState::New => true,
-        };
-        outcomes.push(CellOutcome {
-            label: cell.label.clone(),
-            state_before: state,
-            ran: todo,
-            success: !todo && state == CellState::Done,
-            reused_from: None,
-            running_elsewhere: None,
-        });
-        if todo {
-            queue.push_back(i);
-        }
-    }
+    let (mut outcomes, mut queue) = plan(cells, opts)?;
     let total = queue.len();
     let mut running: Vec<(usize, Child)> = Vec::new();
     let mut finished = 0;
@@ -112,7 +54,7 @@ pub fn run_cells(cells: &[Cell], opts: &SweepOptions) -> Result<Vec<CellOutcome>
             let Some(i) = queue.pop_front() else { break };
             // Checked as late as possible: another sweep may have started the cell while
             // this one worked through the queue. Its log and records are left untouched.
-            if let Some(holder) = crate::sim::lock::holder(&opts.out.join(&cells[i].label)) {
+            if let Some(holder) = lock::holder(&opts.out.join(&cells[i].label)) {
                 finished += 1;
                 outcomes[i].ran = false;
                 outcomes[i].running_elsewhere = Some(holder);
@@ -120,16 +62,12 @@ pub fn run_cells(cells: &[Cell], opts: &SweepOptions) -> Result<Vec<CellOutcome>
                 continue;
             }
             let child = spawn(&exe, &cells[i], outcomes[i].state_before, opts)?;
-            eprintln!(
-                "[{}/{total}] {} ({})",
-                finished + running.len() + 1,
-                cells[i].label,
-                match outcomes[i].state_before {
-                    CellState::Interrupted => "resuming",
-                    CellState::Failed => "retrying",
-                    _ => "starting",
-                }
-            );
+            let verb = match outcomes[i].state_before {
+                RunState::Interrupted => "resuming",
+                RunState::Failed => "retrying",
+                _ => "starting",
+            };
+            eprintln!("[{}/{total}] {} ({verb})", finished + running.len() + 1, cells[i].label);
             running.push((i, child));
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -139,11 +77,8 @@ pub fn run_cells(cells: &[Cell], opts: &SweepOptions) -> Result<Vec<CellOutcome>
                 Some(status) => {
                     finished += 1;
                     outcomes[i].success = status.success();
-                    eprintln!(
-                        "[{finished}/{total}] {} {}",
-                        cells[i].label,
-                        if status.success() { "done" } else { "FAILED (see its log.txt)" }
-                    );
+                    let how = if status.success() { "done" } else { "FAILED (see its log.txt)" };
+                    eprintln!("[{finished}/{total}] {} {how}", cells[i].label);
                 }
                 None => still.push((i, child)),
             }
@@ -153,15 +88,50 @@ pub fn run_cells(cells: &[Cell], opts: &SweepOptions) -> Result<Vec<CellOutcome>
     Ok(outcomes)
 }
 
-fn spawn(exe: &Path, cell: &Cell, state: CellState, opts: &SweepOptions) -> Result<Child> {
+/// Every cell's outcome so far, with the cells that may adopt a finished run adopting it,
+/// and the queue of cells to run.
+fn plan(cells: &[Cell], opts: &SweepOptions) -> Result<(Vec<CellOutcome>, VecDeque<usize>)> {
+    let mut outcomes: Vec<CellOutcome> = Vec::new();
+    let mut queue = VecDeque::new();
+    for (i, cell) in cells.iter().enumerate() {
+        let dir = opts.out.join(&cell.label);
+        let state = run_state(&dir);
+        let outcome = |ran, success, reused_from| CellOutcome {
+            label: cell.label.clone(),
+            state_before: state,
+            ran,
+            success,
+            reused_from,
+            running_elsewhere: None,
+        };
+        if let Some(donor) = opts.reuse.donor_for(cell, state)? {
+            reuse::adopt(donor, &dir).with_context(|| format!("cell `{}`: adopting {}", cell.label, donor.dir.display()))?;
+            eprintln!("{}: reused the finished run {} (same configuration and policies)", cell.label, donor.dir.display());
+            outcomes.push(outcome(false, true, Some(donor.dir.clone())));
+            continue;
+        }
+        let todo = match state {
+            RunState::Done => false,
+            RunState::Failed => opts.retry_failed,
+            RunState::Interrupted | RunState::New => true,
+        };
+        outcomes.push(outcome(todo, !todo && state == RunState::Done, None));
+        if todo {
+            queue.push_back(i);
+        }
+    }
+    Ok((outcomes, queue))
+}
+
+fn spawn(exe: &Path, cell: &Cell, state: RunState, opts: &SweepOptions) -> Result<Child> {
     let dir = opts.out.join(&cell.label);
-    if state == CellState::Failed {
+    if state == RunState::Failed {
         // A failed attempt is started over, keeping nothing of it.
         std::fs::remove_dir_all(&dir).with_context(|| format!("clearing failed cell {}", dir.display()))?;
     }
     let mut cmd = Command::new(exe);
     cmd.arg("run").arg("--quiet").arg("--out").arg(&dir);
-    if state == CellState::Interrupted {
+    if state == RunState::Interrupted {
         cmd.arg("--resume");
     } else {
         let config = opts.out.join(".cells").join(format!("{}.toml", cell.label));
@@ -169,8 +139,8 @@ fn spawn(exe: &Path, cell: &Cell, state: CellState, opts: &SweepOptions) -> Resu
         cmd.arg("--config").arg(&config);
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let log = std::fs::File::create(dir.join("log.txt")).with_context(|| format!("creating {}/log.txt", dir.display()))?;
-    if state != CellState::Interrupted {
+    let log = std::fs::File::create(dir.join(files::LOG)).with_context(|| format!("creating {}/log.txt", dir.display()))?;
+    if state != RunState::Interrupted {
         // A resumed run takes every setting from its config.toml.
         cmd.args(&opts.run_args);
     }

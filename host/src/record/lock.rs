@@ -16,8 +16,7 @@ use std::path::Path;
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
-/// Name of the lock file inside a run directory; it is neither committed nor copied.
-pub const LOCK_FILE: &str = ".lock";
+use super::files::LOCK as LOCK_FILE;
 
 /// Held for as long as this process writes the run directory.
 #[derive(Debug)]

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use super::graph::GraphSpec;
+use super::choices::{Attack, Device, OnDivergence, Partition, Topology, TrainPath};
+use crate::sandbox::{DEFAULT_POLICY_MEMORY_MB, DEFAULT_POLICY_TIMEOUT_MS};
 
 /// Most nodes a run may have: the graph and the per-node state grow with n², and the
 /// paper's largest setting is n = 300.
@@ -30,9 +31,7 @@ pub struct Experiment {
     pub byzantine: usize,
     /// Edge probability of the Erdős–Rényi graph.
     pub edge_prob: f64,
-    /// `static`, `time-varying` (a new Erdős–Rényi graph each epoch, same Byzantine set),
-    /// `complete`, `ring`, or `edges:PATH` (an edge-list file).
-    pub topology: String,
+    pub topology: Topology,
     pub epochs: u32,
     /// Local SGD steps per communication round (τ).
     pub local_steps: usize,
@@ -42,33 +41,25 @@ pub struct Experiment {
     pub seed: u64,
     /// Defense component (.wasm).
     pub defense: PathBuf,
-    /// Attack component (.wasm), or `none`.
-    pub attack: String,
+    pub attack: Attack,
     /// `NAME=VALUE` parameters for the defense's `configure`.
     pub defense_param: Vec<String>,
     /// `NAME=VALUE` parameters for the attack's `configure`.
     pub attack_param: Vec<String>,
     /// Directory of IDX files; empty for the embedded subset.
     pub data: Option<PathBuf>,
-    /// `iid` (the paper's even split) or `dirichlet:ALPHA`.
-    pub partition: String,
-    /// `auto`, `cpu` or `cuda`.
-    pub device: String,
+    pub partition: Partition,
+    pub device: Device,
     /// Evaluate test accuracy every this many epochs (and always after the last).
     pub eval_every: u32,
     /// Test images per evaluation; 0 means the whole test set (the paper's protocol).
     pub eval_samples: usize,
     /// Mean accuracy that `rounds_to_target` refers to.
     pub target_accuracy: f64,
-    /// What to do when training produces non-finite weights: `stop` or `continue`.
-    pub on_divergence: String,
+    pub on_divergence: OnDivergence,
     /// libtorch intra-op threads; 0 leaves libtorch's default.
     pub threads: usize,
-    /// How the regular nodes train: `per-node` (one libtorch graph per node, the reference),
-    /// `stacked` (all nodes as one graph of grouped convolutions and batched products, the
-    /// same models within float tolerance), or `auto` (per-node on the CPU, where it was
-    /// measured faster; stacked on CUDA).
-    pub train_path: String,
+    pub train_path: TrainPath,
     /// Threads running the regular nodes' defense calls of a round side by side, each with
     /// its own sandboxed instance; 0 means one per core. Results do not depend on it.
     pub agg_threads: usize,
@@ -83,7 +74,7 @@ impl Default for Experiment {
             nodes: 50,
             byzantine: 10,
             edge_prob: 0.6,
-            topology: "static".into(),
+            topology: Topology::Static,
             epochs: 80,
             local_steps: 1,
             batch_size: 60,
@@ -91,21 +82,21 @@ impl Default for Experiment {
             weight_decay: 5e-4,
             seed: 0,
             defense: PathBuf::from("policies/dpsgd.wasm"),
-            attack: "none".into(),
+            attack: Attack::None,
             defense_param: Vec::new(),
             attack_param: Vec::new(),
             data: None,
-            partition: "iid".into(),
-            device: "auto".into(),
+            partition: Partition::Iid,
+            device: Device::Auto,
             eval_every: 1,
             eval_samples: 0,
             target_accuracy: 0.85,
-            on_divergence: "stop".into(),
+            on_divergence: OnDivergence::Stop,
             threads: 0,
             agg_threads: 0,
-            train_path: "auto".into(),
-            policy_timeout_ms: 10_000,
-            policy_memory_mb: 2048,
+            train_path: TrainPath::Auto,
+            policy_timeout_ms: DEFAULT_POLICY_TIMEOUT_MS,
+            policy_memory_mb: DEFAULT_POLICY_MEMORY_MB,
         }
     }
 }
@@ -124,37 +115,17 @@ impl Experiment {
 
     /// The attack path, or `None` for `none`.
     pub fn attack_path(&self) -> Option<PathBuf> {
-        (self.attack != "none" && !self.attack.is_empty()).then(|| PathBuf::from(&self.attack))
+        self.attack.path().cloned()
     }
 
-    pub fn graph_spec(&self) -> Result<GraphSpec> {
-        Ok(match self.topology.as_str() {
-            "static" | "time-varying" => GraphSpec::ErdosRenyi { p: self.edge_prob },
-            "complete" => GraphSpec::Complete,
-            "ring" => GraphSpec::Ring,
-            t if t.starts_with("edges:") => GraphSpec::EdgeList(PathBuf::from(&t["edges:".len()..])),
-            other => bail!("--topology must be static, time-varying, complete, ring or edges:PATH, got `{other}`"),
+    /// The default of `key` (a field name) as its flag's help text shows it; `None` for a
+    /// setting without one (`data`).
+    pub fn default_text(key: &str) -> Option<String> {
+        let defaults = toml::Table::try_from(Experiment::default()).expect("an experiment serializes to TOML");
+        defaults.get(key).map(|v| match v {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
         })
-    }
-
-    pub fn time_varying(&self) -> bool {
-        self.topology == "time-varying"
-    }
-
-    pub fn partition_spec(&self) -> Result<byzhost_train::partition::Partition> {
-        use byzhost_train::partition::Partition;
-        match self.partition.as_str() {
-            "iid" => Ok(Partition::Iid),
-            p if p.starts_with("dirichlet:") => {
-                let alpha: f64 = p["dirichlet:".len()..]
-                    .parse()
-                    .ok()
-                    .filter(|a: &f64| a.is_finite() && *a > 0.0)
-                    .with_context(|| format!("--partition: `{p}` needs a positive alpha, e.g. dirichlet:0.5"))?;
-                Ok(Partition::Dirichlet(alpha))
-            }
-            other => bail!("--partition must be iid or dirichlet:ALPHA, got `{other}`"),
-        }
     }
 
     /// Checks every value that can be checked without data or policies.
@@ -177,8 +148,6 @@ impl Experiment {
         if !(self.edge_prob > 0.0 && self.edge_prob <= 1.0) {
             bail!("--edge-prob must be in (0, 1], got {}", self.edge_prob);
         }
-        self.graph_spec()?;
-        self.partition_spec()?;
         if self.epochs == 0 {
             bail!("--epochs must be at least 1");
         }
@@ -194,29 +163,22 @@ impl Experiment {
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             bail!("--weight-decay must be non-negative and finite, got {}", self.weight_decay);
         }
-        if !["auto", "cpu", "cuda"].contains(&self.device.as_str()) {
-            bail!("--device must be auto, cpu or cuda, got `{}`", self.device);
-        }
-        if !["auto", "per-node", "stacked"].contains(&self.train_path.as_str()) {
-            bail!("--train-path must be auto, per-node or stacked, got `{}`", self.train_path);
-        }
         if self.eval_every == 0 {
             bail!("--eval-every must be at least 1");
         }
         if !(0.0..=1.0).contains(&self.target_accuracy) {
             bail!("--target-accuracy is a fraction in [0, 1], got {}", self.target_accuracy);
         }
-        if !["stop", "continue"].contains(&self.on_divergence.as_str()) {
-            bail!("--on-divergence must be stop or continue, got `{}`", self.on_divergence);
-        }
         use byzhost_train::files::{regular_file_size, FileError};
         match regular_file_size(&self.defense, "--defense") {
-            Err(e @ FileError::Missing { .. }) => bail!("{e} (build the policies with scripts/setup.sh)"),
+            Err(FileError::Missing { .. }) => {
+                bail!("--defense: policy file {} does not exist (build the policies with scripts/setup.sh)", self.defense.display())
+            }
             other => other.map(drop)?,
         }
         if let Some(a) = self.attack_path() {
             match regular_file_size(&a, "--attack") {
-                Err(e @ FileError::Missing { .. }) => bail!("{e} (or pass --attack none)"),
+                Err(FileError::Missing { .. }) => bail!("--attack: policy file {} does not exist (or pass --attack none)", a.display()),
                 other => other.map(drop)?,
             }
         }
@@ -241,6 +203,20 @@ mod tests {
     }
 
     #[test]
+    fn defaults_are_shown_as_flags_spell_them() {
+        assert_eq!(Experiment::default_text("topology").as_deref(), Some("static"));
+        assert_eq!(Experiment::default_text("attack").as_deref(), Some("none"));
+        assert_eq!(Experiment::default_text("edge_prob").as_deref(), Some("0.6"));
+        assert_eq!(Experiment::default_text("data"), None);
+    }
+
+    #[test]
+    fn wrong_spellings_in_a_file_name_the_setting() {
+        let e = toml::from_str::<Experiment>("device = \"tpu\"").unwrap_err().to_string();
+        assert!(e.contains("--device must be auto, cpu or cuda, got `tpu`"), "{e}");
+    }
+
+    #[test]
     fn unknown_keys_in_a_file_are_rejected() {
         let e = toml::from_str::<Experiment>("nodez = 3").unwrap_err().to_string();
         assert!(e.contains("nodez"), "{e}");
@@ -258,9 +234,6 @@ mod tests {
         check(|e| e.edge_prob = 0.0, "--edge-prob");
         check(|e| e.edge_prob = 1.5, "--edge-prob");
         check(|e| e.local_steps = 0, "--local-steps");
-        check(|e| e.device = "tpu".into(), "--device");
-        check(|e| e.topology = "star".into(), "--topology");
-        check(|e| e.partition = "dirichlet:-1".into(), "--partition");
         check(|e| e.defense = "missing.wasm".into(), "--defense");
         check(|e| e.threads = 100_000, "--threads");
         check(|e| e.agg_threads = 100_000, "--agg-threads");
