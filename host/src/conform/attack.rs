@@ -23,17 +23,16 @@ fn seed_of(m: usize, b: usize, dim: usize) -> u64 {
     (m as u64) << 40 | (b as u64) << 32 | dim as u64
 }
 
-pub fn check(probe: &Probe, property: &str) -> CheckResult {
-    match property {
-        "output-shape" => on_ladder(|m, b, d, p| craft_fresh(probe, &AttackCase::near(m, b, d, p, 0, seed_of(m, b, d))).map(drop)),
-        "deterministic" => on_ladder(|m, b, d, p| deterministic(probe, m, b, d, p)),
-        "bounded-cost" => bounded_cost(probe),
-        "stateless-honest" if !probe.policy.info.stateless => {
-            Ok(Verdict::NotApplicable("the policy declares itself stateful (stateless = false)".into()))
-        }
-        "stateless-honest" => on_ladder(|m, b, d, p| stateless_honest(probe, m, b, d, p)),
-        other => unreachable!("`{other}` is not an attack property"),
-    }
+pub fn output_shape(probe: &Probe) -> CheckResult {
+    on_ladder(|m, b, d, p| craft_fresh(probe, &AttackCase::near(m, b, d, p, 0, seed_of(m, b, d))).map(drop))
+}
+
+pub fn deterministic(probe: &Probe) -> CheckResult {
+    on_ladder(|m, b, d, p| deterministic_at(probe, m, b, d, p))
+}
+
+pub fn stateless_honest(probe: &Probe) -> CheckResult {
+    on_ladder(|m, b, d, p| stateless_honest_at(probe, m, b, d, p))
 }
 
 fn on_ladder(mut f: impl FnMut(usize, usize, usize, f64) -> Result<(), Failure>) -> CheckResult {
@@ -76,13 +75,13 @@ impl history::Calls for AttackCalls<'_, '_> {
     }
 }
 
-fn deterministic(probe: &Probe, m: usize, b: usize, d: usize, p: f64) -> Result<(), Failure> {
+fn deterministic_at(probe: &Probe, m: usize, b: usize, d: usize, p: f64) -> Result<(), Failure> {
     let seed = seed_of(m, b, d);
     let calls = [AttackCase::near(m, b, d, p, 0, seed), AttackCase::near(m, b, d, p, 1, seed + 1)];
     history::deterministic(&AttackCalls(probe), seed, &calls)
 }
 
-fn bounded_cost(probe: &Probe) -> CheckResult {
+pub fn bounded_cost(probe: &Probe) -> CheckResult {
     let mut timings = Vec::new();
     for &(m, b, p) in COST_SETTINGS {
         let case = AttackCase::near(m, b, PAPER_DIM, p, 0, seed_of(m, b, PAPER_DIM));
@@ -94,7 +93,7 @@ fn bounded_cost(probe: &Probe) -> CheckResult {
     Ok(Verdict::Checked(format!("d = {PAPER_DIM}, {}", timings.join(", "))))
 }
 
-fn stateless_honest(probe: &Probe, m: usize, b: usize, d: usize, p: f64) -> Result<(), Failure> {
+fn stateless_honest_at(probe: &Probe, m: usize, b: usize, d: usize, p: f64) -> Result<(), Failure> {
     let seed = seed_of(m, b, d);
     let (a, other) = (AttackCase::near(m, b, d, p, 0, seed), AttackCase::near(m, b, d, p, 1, seed + 7));
     history::stateless_honest(&AttackCalls(probe), seed, &a, &other)

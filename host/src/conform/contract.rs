@@ -26,17 +26,9 @@ impl Configurable for AttackInstance {
     }
 }
 
-pub fn check(probe: &Probe, property: &str) -> CheckResult {
-    match property {
-        "info-well-formed" => info_well_formed(probe),
-        "defaults-configure" => defaults_configure(probe),
-        "rejects-unknown-param" => {
-            let params = vec![(UNKNOWN_PARAM.to_string(), ParamValue::Integer(1))];
-            rejected(probe, &params, UNKNOWN_PARAM).map(|()| Verdict::Checked(format!("`{UNKNOWN_PARAM}=1` is refused")))
-        }
-        "rejects-ill-typed-param" => rejects_ill_typed(probe),
-        other => unreachable!("`{other}` is not a contract property"),
-    }
+pub fn rejects_unknown(probe: &Probe) -> CheckResult {
+    let params = vec![(UNKNOWN_PARAM.to_string(), ParamValue::Integer(1))];
+    rejected(probe, &params, UNKNOWN_PARAM).map(|()| Verdict::Checked(format!("`{UNKNOWN_PARAM}=1` is refused")))
 }
 
 /// A fresh, unconfigured instance: contract checks call `configure` themselves.
@@ -94,7 +86,7 @@ fn type_of(value: &ParamValue) -> ParamType {
     }
 }
 
-fn info_well_formed(probe: &Probe) -> CheckResult {
+pub fn info_well_formed(probe: &Probe) -> CheckResult {
     let info = &probe.policy.info;
     let problems = info_problems(info, probe.policy.kind);
     if problems.is_empty() {
@@ -108,7 +100,7 @@ fn describe(params: &[(String, ParamValue)]) -> String {
     format!("configure([{}])", list.join(", "))
 }
 
-fn defaults_configure(probe: &Probe) -> CheckResult {
+pub fn defaults_configure(probe: &Probe) -> CheckResult {
     let explicit: Vec<(String, ParamValue)> = probe.policy.info.params.iter().map(|s| (s.name.clone(), s.default.clone())).collect();
     for params in [Vec::new(), explicit] {
         fresh(probe)?.configure(&params).map_err(|e| Failure::call(e, Some(describe(&params))))?;
@@ -137,7 +129,7 @@ fn ill_typed_value(ty: ParamType) -> ParamValue {
     }
 }
 
-fn rejects_ill_typed(probe: &Probe) -> CheckResult {
+pub fn rejects_ill_typed(probe: &Probe) -> CheckResult {
     let specs = &probe.policy.info.params;
     if specs.is_empty() {
         return Ok(Verdict::NotApplicable("no parameters are declared".into()));

@@ -31,21 +31,24 @@ fn seed_of(k: usize, dim: usize) -> u64 {
     (k as u64) << 32 | dim as u64
 }
 
-pub fn check(probe: &Probe, property: &str) -> CheckResult {
-    match property {
-        "output-shape" => on_ladder(|k, d| aggregate_fresh(probe, &DefenseCase::near(k, d, 0, seed_of(k, d))).map(drop)),
-        "deterministic" => on_ladder(|k, d| deterministic(probe, k, d)),
-        "identity-on-agreement" => on_ladder(|k, d| identity_on_agreement(probe, k, d)),
-        "order-independent" => on_ladder(|k, d| order_independent(probe, k, d)),
-        "no-neighbors" => no_neighbors(probe),
-        "rejects-malformed-input" => rejects_malformed(probe),
-        "bounded-cost" => bounded_cost(probe),
-        "stateless-honest" if !probe.policy.info.stateless => {
-            Ok(Verdict::NotApplicable("the policy declares itself stateful (stateless = false)".into()))
-        }
-        "stateless-honest" => on_ladder(|k, d| stateless_honest(probe, k, d)),
-        other => unreachable!("`{other}` is not a defense property"),
-    }
+pub fn output_shape(probe: &Probe) -> CheckResult {
+    on_ladder(|k, d| aggregate_fresh(probe, &DefenseCase::near(k, d, 0, seed_of(k, d))).map(drop))
+}
+
+pub fn deterministic(probe: &Probe) -> CheckResult {
+    on_ladder(|k, d| deterministic_at(probe, k, d))
+}
+
+pub fn identity_on_agreement(probe: &Probe) -> CheckResult {
+    on_ladder(|k, d| identity_on_agreement_at(probe, k, d))
+}
+
+pub fn order_independent(probe: &Probe) -> CheckResult {
+    on_ladder(|k, d| order_independent_at(probe, k, d))
+}
+
+pub fn stateless_honest(probe: &Probe) -> CheckResult {
+    on_ladder(|k, d| stateless_honest_at(probe, k, d))
 }
 
 /// Runs `f` on every ladder size, stopping at the first failure.
@@ -94,12 +97,12 @@ impl history::Calls for DefenseCalls<'_, '_> {
     }
 }
 
-fn deterministic(probe: &Probe, k: usize, d: usize) -> Result<(), Failure> {
+fn deterministic_at(probe: &Probe, k: usize, d: usize) -> Result<(), Failure> {
     let calls = [DefenseCase::near(k, d, 0, seed_of(k, d)), DefenseCase::near(k, d, 1, seed_of(k, d) + 1)];
     history::deterministic(&DefenseCalls(probe), seed_of(k, d), &calls)
 }
 
-fn identity_on_agreement(probe: &Probe, k: usize, d: usize) -> Result<(), Failure> {
+fn identity_on_agreement_at(probe: &Probe, k: usize, d: usize) -> Result<(), Failure> {
     let case = DefenseCase::agreement(k, d, seed_of(k, d));
     let out = aggregate_fresh(probe, &case)?;
     match first_far(&out, &case.local) {
@@ -108,7 +111,7 @@ fn identity_on_agreement(probe: &Probe, k: usize, d: usize) -> Result<(), Failur
     }
 }
 
-fn order_independent(probe: &Probe, k: usize, d: usize) -> Result<(), Failure> {
+fn order_independent_at(probe: &Probe, k: usize, d: usize) -> Result<(), Failure> {
     let case = DefenseCase::near(k, d, 0, seed_of(k, d));
     let reference = aggregate_fresh(probe, &case)?;
     // The reverse order and a rotation by one between them move every row.
@@ -123,14 +126,14 @@ fn order_independent(probe: &Probe, k: usize, d: usize) -> Result<(), Failure> {
     Ok(())
 }
 
-fn no_neighbors(probe: &Probe) -> CheckResult {
+pub fn no_neighbors(probe: &Probe) -> CheckResult {
     for d in [1, 16, 4096] {
         aggregate_fresh(probe, &DefenseCase::near(0, d, 0, seed_of(0, d)))?;
     }
     Ok(Verdict::Checked("k = 0 at d = 1, 16, 4096".into()))
 }
 
-fn rejects_malformed(probe: &Probe) -> CheckResult {
+pub fn rejects_malformed(probe: &Probe) -> CheckResult {
     let case = DefenseCase::near(3, 4, 0, seed_of(3, 4));
     let mut short_received = case.clone();
     short_received.received.pop();
@@ -147,7 +150,7 @@ fn rejects_malformed(probe: &Probe) -> CheckResult {
     Ok(Verdict::Checked("short received and short prev are both refused".into()))
 }
 
-fn bounded_cost(probe: &Probe) -> CheckResult {
+pub fn bounded_cost(probe: &Probe) -> CheckResult {
     let mut timings = Vec::new();
     for &k in COST_SIZES {
         let case = DefenseCase::near(k, PAPER_DIM, 0, seed_of(k, PAPER_DIM));
@@ -159,7 +162,7 @@ fn bounded_cost(probe: &Probe) -> CheckResult {
     Ok(Verdict::Checked(format!("d = {PAPER_DIM}, {}", timings.join(", "))))
 }
 
-fn stateless_honest(probe: &Probe, k: usize, d: usize) -> Result<(), Failure> {
+fn stateless_honest_at(probe: &Probe, k: usize, d: usize) -> Result<(), Failure> {
     let (a, b) = (DefenseCase::near(k, d, 0, seed_of(k, d)), DefenseCase::near(k, d, 1, seed_of(k, d) + 7));
     history::stateless_honest(&DefenseCalls(probe), seed_of(k, d), &a, &b)
 }

@@ -23,7 +23,7 @@ use crate::policy::PolicyKind;
 use crate::sandbox::{AttackInstance, DefenseInstance, LoadedPolicy, PolicyError, Sandbox};
 use inputs::QuadraticLoss;
 
-/// Which kinds of policy a property is checked on, and by which module.
+/// Which kinds of policy a property is checked on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applies {
     /// Both kinds, through the common `info`/`configure` exports ([`contract`]).
@@ -34,10 +34,32 @@ pub enum Applies {
     DefenseOnly,
 }
 
+/// Every conformance property, in report order. Adding one means adding it to
+/// [`PropertyId::ALL`] and to the exhaustive matches of [`PropertyId::spec`] and
+/// [`check_property`], and a non-conforming fixture to the matrix of tests/cli/conform.rs,
+/// which does not build until it has one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PropertyId {
+    InfoWellFormed,
+    DefaultsConfigure,
+    RejectsUnknownParam,
+    RejectsIllTypedParam,
+    OutputShape,
+    Deterministic,
+    IdentityOnAgreement,
+    OrderIndependent,
+    NoNeighbors,
+    RejectsMalformedInput,
+    BoundedCost,
+    StatelessHonest,
+}
+
 /// One conformance property.
 #[derive(Clone, Copy, Debug)]
 pub struct Property {
-    /// Stable name, e.g. `order-independent`.
+    pub id: PropertyId,
+    /// Stable name, e.g. `order-independent`: used in reports, tests and a policy's
+    /// `info().opt_outs`.
     pub name: &'static str,
     /// One line saying what is checked.
     pub meaning: &'static str,
@@ -48,64 +70,116 @@ pub struct Property {
     pub opt_outable: bool,
 }
 
-const fn property(name: &'static str, meaning: &'static str, applies: Applies, opt_outable: bool) -> Property {
-    Property { name, meaning, applies, opt_outable }
+impl PropertyId {
+    pub const ALL: [PropertyId; 12] = [
+        PropertyId::InfoWellFormed,
+        PropertyId::DefaultsConfigure,
+        PropertyId::RejectsUnknownParam,
+        PropertyId::RejectsIllTypedParam,
+        PropertyId::OutputShape,
+        PropertyId::Deterministic,
+        PropertyId::IdentityOnAgreement,
+        PropertyId::OrderIndependent,
+        PropertyId::NoNeighbors,
+        PropertyId::RejectsMalformedInput,
+        PropertyId::BoundedCost,
+        PropertyId::StatelessHonest,
+    ];
+
+    pub fn spec(self) -> Property {
+        use Applies::{Both, Contract, DefenseOnly};
+        let (name, meaning, applies, opt_outable) = match self {
+            PropertyId::InfoWellFormed => (
+                "info-well-formed",
+                "`info` has a name, version and description, the exported kind, unique typed and described parameters, and known opt-outs",
+                Contract,
+                false,
+            ),
+            PropertyId::DefaultsConfigure => {
+                ("defaults-configure", "`configure` accepts no parameters and every declared default given explicitly", Contract, false)
+            }
+            PropertyId::RejectsUnknownParam => {
+                ("rejects-unknown-param", "an undeclared parameter is an `err` naming it, not a trap", Contract, false)
+            }
+            PropertyId::RejectsIllTypedParam => {
+                ("rejects-ill-typed-param", "a value of the wrong type is an `err` naming the parameter, not a trap", Contract, false)
+            }
+            PropertyId::OutputShape => (
+                "output-shape",
+                "valid inputs give `dim` finite values (defense) or one row per Byzantine node or pair (attack)",
+                Both,
+                false,
+            ),
+            PropertyId::Deterministic => {
+                ("deterministic", "the same calls with the same seeds give bit-identical outputs on fresh instances", Both, false)
+            }
+            PropertyId::IdentityOnAgreement => {
+                ("identity-on-agreement", "when prev, local and every received model are equal, the output equals them", DefenseOnly, true)
+            }
+            PropertyId::OrderIndependent => (
+                "order-independent",
+                "permuting the received models (with their ids and degrees) does not change the output",
+                DefenseOnly,
+                true,
+            ),
+            PropertyId::NoNeighbors => {
+                ("no-neighbors", "a node with no neighbours (k = 0) gets `dim` finite values, not an error", DefenseOnly, true)
+            }
+            PropertyId::RejectsMalformedInput => (
+                "rejects-malformed-input",
+                "received not a multiple of dim, or prev of the wrong length, is an `err`, not a trap",
+                DefenseOnly,
+                false,
+            ),
+            PropertyId::BoundedCost => {
+                ("bounded-cost", "one call completes within the sandbox limits at k = 30 and at k = 180 with d = 80,202", Both, true)
+            }
+            PropertyId::StatelessHonest => {
+                ("stateless-honest", "a policy declaring itself stateless answers call A the same before and after call B", Both, false)
+            }
+        };
+        Property { id: self, name, meaning, applies, opt_outable }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
 }
 
 /// Every property, in report order.
-pub const PROPERTIES: &[Property] = &[
-    property(
-        "info-well-formed",
-        "`info` has a name, version and description, the exported kind, unique typed and described parameters, and known opt-outs",
-        Applies::Contract,
-        false,
-    ),
-    property(
-        "defaults-configure",
-        "`configure` accepts no parameters and every declared default given explicitly",
-        Applies::Contract,
-        false,
-    ),
-    property("rejects-unknown-param", "an undeclared parameter is an `err` naming it, not a trap", Applies::Contract, false),
-    property("rejects-ill-typed-param", "a value of the wrong type is an `err` naming the parameter, not a trap", Applies::Contract, false),
-    property(
-        "output-shape",
-        "valid inputs give `dim` finite values (defense) or one row per Byzantine node or pair (attack)",
-        Applies::Both,
-        false,
-    ),
-    property("deterministic", "the same calls with the same seeds give bit-identical outputs on fresh instances", Applies::Both, false),
-    property(
-        "identity-on-agreement",
-        "when prev, local and every received model are equal, the output equals them",
-        Applies::DefenseOnly,
-        true,
-    ),
-    property(
-        "order-independent",
-        "permuting the received models (with their ids and degrees) does not change the output",
-        Applies::DefenseOnly,
-        true,
-    ),
-    property("no-neighbors", "a node with no neighbours (k = 0) gets `dim` finite values, not an error", Applies::DefenseOnly, true),
-    property(
-        "rejects-malformed-input",
-        "received not a multiple of dim, or prev of the wrong length, is an `err`, not a trap",
-        Applies::DefenseOnly,
-        false,
-    ),
-    property("bounded-cost", "one call completes within the sandbox limits at k = 30 and at k = 180 with d = 80,202", Applies::Both, true),
-    property(
-        "stateless-honest",
-        "a policy declaring itself stateless answers call A the same before and after call B",
-        Applies::Both,
-        false,
-    ),
-];
+pub fn properties() -> impl Iterator<Item = Property> {
+    PropertyId::ALL.into_iter().map(PropertyId::spec)
+}
 
 /// Looks a property up by name.
-pub fn find(name: &str) -> Option<&'static Property> {
-    PROPERTIES.iter().find(|p| p.name == name)
+pub fn find(name: &str) -> Option<Property> {
+    properties().find(|p| p.name == name)
+}
+
+/// Checks one property that applies to the probe's kind: the one place a property is
+/// dispatched to the code that checks it.
+fn check_property(probe: &Probe, id: PropertyId) -> CheckResult {
+    let by_kind = |defense: fn(&Probe) -> CheckResult, attack: fn(&Probe) -> CheckResult| match probe.policy.kind {
+        PolicyKind::Defense => defense(probe),
+        PolicyKind::Attack => attack(probe),
+    };
+    match id {
+        PropertyId::InfoWellFormed => contract::info_well_formed(probe),
+        PropertyId::DefaultsConfigure => contract::defaults_configure(probe),
+        PropertyId::RejectsUnknownParam => contract::rejects_unknown(probe),
+        PropertyId::RejectsIllTypedParam => contract::rejects_ill_typed(probe),
+        PropertyId::OutputShape => by_kind(defense::output_shape, attack::output_shape),
+        PropertyId::Deterministic => by_kind(defense::deterministic, attack::deterministic),
+        PropertyId::IdentityOnAgreement => defense::identity_on_agreement(probe),
+        PropertyId::OrderIndependent => defense::order_independent(probe),
+        PropertyId::NoNeighbors => defense::no_neighbors(probe),
+        PropertyId::RejectsMalformedInput => defense::rejects_malformed(probe),
+        PropertyId::BoundedCost => by_kind(defense::bounded_cost, attack::bounded_cost),
+        PropertyId::StatelessHonest if !probe.policy.info.stateless => {
+            Ok(Verdict::NotApplicable("the policy declares itself stateful (stateless = false)".into()))
+        }
+        PropertyId::StatelessHonest => by_kind(defense::stateless_honest, attack::stateless_honest),
+    }
 }
 
 /// How a property came out.
@@ -224,10 +298,9 @@ pub fn check(sandbox: &Sandbox, path: &Path) -> Report {
         Ok(policy) => policy,
         Err(e) => {
             let reason = format!("the component does not load: {e:#}");
-            report.properties = PROPERTIES
-                .iter()
+            report.properties = properties()
                 .map(|p| {
-                    let (status, detail) = if p.name == "info-well-formed" {
+                    let (status, detail) = if p.id == PropertyId::InfoWellFormed {
                         (Status::Fail, reason.clone())
                     } else {
                         (Status::NotApplicable, "not checked: the component does not load".to_string())
@@ -243,7 +316,7 @@ pub fn check(sandbox: &Sandbox, path: &Path) -> Report {
     report.version = policy.info.version.clone();
     report.kind = Some(policy.kind);
     let probe = Probe { sandbox, policy: &policy };
-    for property in PROPERTIES {
+    for property in properties() {
         if property.applies == Applies::DefenseOnly && policy.kind != PolicyKind::Defense {
             continue;
         }
@@ -253,18 +326,13 @@ pub fn check(sandbox: &Sandbox, path: &Path) -> Report {
     report
 }
 
-fn check_one(probe: &Probe, property: &'static Property) -> PropertyResult {
+fn check_one(probe: &Probe, property: Property) -> PropertyResult {
     let declared = probe.policy.info.opt_outs.iter().any(|o| o == property.name);
     let started = Instant::now();
     let (status, detail, input) = if declared && property.opt_outable {
         (Status::OptOut, "declared in info().opt_outs".to_string(), None)
     } else {
-        let outcome = match (property.applies, probe.policy.kind) {
-            (Applies::Contract, _) => contract::check(probe, property.name),
-            (_, PolicyKind::Defense) => defense::check(probe, property.name),
-            (_, PolicyKind::Attack) => attack::check(probe, property.name),
-        };
-        match outcome {
+        match check_property(probe, property.id) {
             Ok(Verdict::Checked(detail)) => (Status::Pass, detail, None),
             Ok(Verdict::NotApplicable(detail)) => (Status::NotApplicable, detail, None),
             Err(f) => (Status::Fail, f.reason, f.input),
@@ -287,10 +355,11 @@ mod tests {
 
     #[test]
     fn property_names_are_unique_and_kebab_case() {
-        for (i, p) in PROPERTIES.iter().enumerate() {
+        let all: Vec<Property> = properties().collect();
+        for (i, p) in all.iter().enumerate() {
             assert!(p.name.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{}", p.name);
-            assert!(PROPERTIES[..i].iter().all(|q| q.name != p.name), "{} twice", p.name);
-            assert_eq!(find(p.name).map(|q| q.name), Some(p.name));
+            assert!(all[..i].iter().all(|q| q.name != p.name && q.id != p.id), "{} twice", p.name);
+            assert_eq!(find(p.name).map(|q| q.id), Some(p.id));
         }
         assert!(find("commutative").is_none());
     }
