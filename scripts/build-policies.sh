@@ -3,6 +3,11 @@
 # every fixture crate under tests/fixtures/ to tests/fixtures/<name>.wasm, as components:
 # wasm32-unknown-unknown + simd128, linked by the toolchain's wasm-component-ld
 # (see .cargo/config.toml). Safe to run again: cargo rebuilds only what changed.
+#
+# One cargo invocation per crate: features unify across the crates of one invocation, so a
+# component's bytes would otherwise depend on what was built beside it. Built this way,
+# `cargo build --profile policy --target wasm32-unknown-unknown -p NAME` alone gives the
+# same bytes (tests/cli/policies.rs checks it).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -20,11 +25,13 @@ for dir in policies/*/ tests/fixtures/*/; do
   [[ -f "$dir/Cargo.toml" && "$dir" != policies/sdk ]] || continue
   grep -q '"cdylib"' "$dir/Cargo.toml" || continue
   name="$(crate_name "$dir")"
-  packages+=(-p "$name")
+  packages+=("$name")
   outputs+=("$(dirname "$dir")/${name//-/_}.wasm:${name//-/_}")
 done
 
-cargo build --quiet --profile policy --target wasm32-unknown-unknown "${packages[@]}"
+for name in "${packages[@]}"; do
+  cargo build --quiet --profile policy --target wasm32-unknown-unknown -p "$name"
+done
 
 for entry in "${outputs[@]}"; do
   dest="${entry%%:*}"

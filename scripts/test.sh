@@ -8,10 +8,6 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/setup.sh
 source scripts/env.sh
-# Formatting before the tests: it takes a second and names the file and line to fix. The policy
-# crates are left out on purpose (see rustfmt.toml).
-fmt_packages=(-p byzhost -p byzhost-train)
-for fixture in tests/fixtures/*/; do fmt_packages+=(-p "$(basename "$fixture")"); done
-cargo fmt --check "${fmt_packages[@]}" \
-  || { echo "formatting differs from rustfmt.toml: run \`cargo fmt ${fmt_packages[*]}\`" >&2; exit 1; }
+# Formatting before the tests: it takes a second and names the file and line to fix.
+cargo fmt --all --check || { echo "formatting differs from rustfmt.toml: run \`cargo fmt --all\`" >&2; exit 1; }
 cargo test --release --workspace "$@"

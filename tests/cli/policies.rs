@@ -201,3 +201,32 @@ fn targeted_sends_each_receiver_its_own_model_pushed_from_the_mean() {
     let pushed: Vec<f32> = HONEST.chunks(5).flat_map(|x| x.iter().zip(MEAN).map(|(x, m)| 2.0 * x - m)).collect();
     assert_close(&data, &[pushed.clone(), pushed].concat(), 1e-5);
 }
+
+/// Every shipped policy built in one cargo invocation, in a target directory of its own,
+/// gives the very bytes `scripts/build-policies.sh` builds one crate at a time: a policy's
+/// bytes depend on its own source, never on what is built beside it.
+#[test]
+fn a_policys_bytes_do_not_depend_on_what_is_built_beside_it() {
+    let root = crate::support::repo_root();
+    let crates: Vec<String> = std::fs::read_dir(root.join("policies"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Cargo.toml").is_file() && !p.ends_with("sdk"))
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(crates.len() >= 12, "{crates:?}");
+    let target_dir = root.join("target/joint-policy-build");
+    let mut build = std::process::Command::new(env!("CARGO"));
+    build.args(["build", "--quiet", "--profile", "policy", "--target", "wasm32-unknown-unknown"]).current_dir(&root);
+    for name in &crates {
+        build.args(["-p", name]);
+    }
+    let out = build.env("CARGO_TARGET_DIR", &target_dir).env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS").output().unwrap();
+    assert!(out.status.success(), "joint build failed:\n{}", stderr_of(&out));
+    for name in &crates {
+        let file = format!("{}.wasm", name.replace('-', "_"));
+        let joint = std::fs::read(target_dir.join("wasm32-unknown-unknown/policy").join(&file)).unwrap();
+        let alone = std::fs::read(component(&format!("policies/{file}"))).unwrap();
+        assert!(joint == alone, "{name}: built beside the other policies it differs from its build alone");
+    }
+}

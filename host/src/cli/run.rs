@@ -289,8 +289,9 @@ fn check_recorded_builds(out: &Path, loaded: &[(Role, &LoadedPolicy)]) -> Result
             bail!(
                 "--resume: the {role} {} has sha256 {}, but the run in {} started with sha256 {} ({}); \
                  its epochs so far were computed by that build, and continuing with another would mix two builds in one record. \
-                 Put back the component with the recorded sha256 (scripts/build-policies.sh rebuilds every policy from the \
-                 commit that started the run), or start the run over in a new --out",
+                 Put back the component with the recorded sha256: scripts/build-policies.sh at the commit that started the \
+                 run rebuilds it (records made before the policies were built one crate at a time, as every committed paper \
+                 record was, name builds of that older script), or start the run over in a new --out",
                 policy.path.display(),
                 policy.sha256,
                 out.display(),

@@ -95,11 +95,8 @@ mod tests {
         let out = Alie.craft(&ctx, &honest, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out.mode, SendMode::Broadcast);
         let z = 0.841621f32;
-        let row: Vec<f32> = [2.0f32, 0.0, 5.0, -1.0, 5.0]
-            .iter()
-            .zip([2.0f32 / 3.0, 0.0, 2.0, 8.0 / 3.0, 6.0])
-            .map(|(m, v)| m + z * v.sqrt())
-            .collect();
+        let row: Vec<f32> =
+            [2.0f32, 0.0, 5.0, -1.0, 5.0].iter().zip([2.0f32 / 3.0, 0.0, 2.0, 8.0 / 3.0, 6.0]).map(|(m, v)| m + z * v.sqrt()).collect();
         assert_eq!(out.vectors.len(), 10);
         for (g, w) in out.vectors.iter().zip(row.iter().cycle()) {
             assert!((g - w).abs() < 1e-5, "{:?} vs {row:?}", out.vectors);

@@ -46,14 +46,7 @@ impl Defense for Bridge {
         Ok(())
     }
 
-    fn aggregate(
-        &mut self,
-        ctx: &Context,
-        prev: &[f32],
-        local: &[f32],
-        received: &[f32],
-        _env: &mut dyn Env,
-    ) -> Result<Vec<f32>, String> {
+    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], _env: &mut dyn Env) -> Result<Vec<f32>, String> {
         let k = check_defense_shapes(ctx, prev, local, received)?;
         let b = self.b;
         if k < 2 * b + 1 {

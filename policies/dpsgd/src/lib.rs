@@ -40,14 +40,7 @@ impl Defense for Dpsgd {
         Ok(())
     }
 
-    fn aggregate(
-        &mut self,
-        ctx: &Context,
-        prev: &[f32],
-        local: &[f32],
-        received: &[f32],
-        _env: &mut dyn Env,
-    ) -> Result<Vec<f32>, String> {
+    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], _env: &mut dyn Env) -> Result<Vec<f32>, String> {
         let k = check_defense_shapes(ctx, prev, local, received)?;
         let dim = ctx.dim as usize;
         let weights: Vec<f32> = if self.metropolis {
@@ -101,9 +94,7 @@ mod tests {
     fn uniform_weights_give_the_exact_mean_of_self_and_neighbours() {
         let local = [1.0, 2.0, 3.0, 4.0, 5.0];
         let received = [3.0, 2.0, 1.0, 0.0, -1.0, 5.0, 6.0, 7.0, 8.0, 9.0, -1.0, 0.0, 1.0, 0.0, 3.0];
-        let out = configured("uniform")
-            .aggregate(&ctx(3, 5, vec![3; 3]), &local, &local, &received, &mut NativeEnv::new(0))
-            .unwrap();
+        let out = configured("uniform").aggregate(&ctx(3, 5, vec![3; 3]), &local, &local, &received, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out, vec![2.0, 2.5, 3.0, 3.0, 4.0]);
     }
 
@@ -112,9 +103,7 @@ mod tests {
         // Node with k = 2 neighbours of degrees 2 and 4: w = 1/3 and 1/5, self 1 - 8/15.
         let local = [15.0];
         let received = [0.0, 30.0];
-        let out = configured("metropolis")
-            .aggregate(&ctx(2, 1, vec![2, 4]), &local, &local, &received, &mut NativeEnv::new(0))
-            .unwrap();
+        let out = configured("metropolis").aggregate(&ctx(2, 1, vec![2, 4]), &local, &local, &received, &mut NativeEnv::new(0)).unwrap();
         assert!((out[0] - (7.0 + 6.0)).abs() < 1e-5, "{out:?}");
     }
 

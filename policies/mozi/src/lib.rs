@@ -64,25 +64,15 @@ impl Defense for Mozi {
         Ok(())
     }
 
-    fn aggregate(
-        &mut self,
-        ctx: &Context,
-        prev: &[f32],
-        local: &[f32],
-        received: &[f32],
-        env: &mut dyn Env,
-    ) -> Result<Vec<f32>, String> {
+    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], env: &mut dyn Env) -> Result<Vec<f32>, String> {
         let k = check_defense_shapes(ctx, prev, local, received)?;
         let dim = ctx.dim as usize;
         if k == 0 || dim == 0 {
             return Ok(local.to_vec());
         }
         let rows: Vec<&[f32]> = received.chunks_exact(dim).collect();
-        let distance: Vec<f32> = rows
-            .iter()
-            .map(|r| kernels::distance_sq(local, r))
-            .map(|d| if d.is_nan() { f32::INFINITY } else { d })
-            .collect();
+        let distance: Vec<f32> =
+            rows.iter().map(|r| kernels::distance_sq(local, r)).map(|d| if d.is_nan() { f32::INFINITY } else { d }).collect();
         let mut order: Vec<usize> = (0..k).collect();
         order.sort_by(|&a, &b| distance[a].total_cmp(&distance[b])); // stable: ties keep neighbour order
         let survivors = &order[..stage1_count(self.rho, k)];

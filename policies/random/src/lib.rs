@@ -92,8 +92,7 @@ mod tests {
         }
         assert_ne!(out.vectors[..5], out.vectors[5..], "each Byzantine node draws its own vector");
         let mut half = RandomAttack::default();
-        half.configure(&Params::resolve(&RandomAttack::info().params, vec![("scale".into(), ParamValue::Float(0.5))]).unwrap())
-            .unwrap();
+        half.configure(&Params::resolve(&RandomAttack::info().params, vec![("scale".into(), ParamValue::Float(0.5))]).unwrap()).unwrap();
         let scaled = craft(&mut half, &ctx(1, 0));
         // Same seed, same Gaussian draws: exactly half of the scale-1 messages.
         for (s, f) in scaled.iter().zip(&out.vectors) {

@@ -35,11 +35,7 @@ impl Attack for Reverse {
     fn craft(&mut self, ctx: &AttackContext, honest: &[f32], _env: &mut dyn Env) -> Result<Crafted, String> {
         let dim = ctx.dim as usize;
         if honest.len() != ctx.regular.len() * dim {
-            return Err(format!(
-                "honest has {} values, expected {} regular models x {dim}",
-                honest.len(),
-                ctx.regular.len()
-            ));
+            return Err(format!("honest has {} values, expected {} regular models x {dim}", honest.len(), ctx.regular.len()));
         }
         let mut message = kernels::mean_rows(honest, dim);
         kernels::scale(&mut message, -self.scale);

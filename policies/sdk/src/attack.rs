@@ -24,11 +24,7 @@ pub fn to_context(ctx: wit::AttackContext) -> crate::AttackContext {
         epoch: ctx.epoch,
         nodes: ctx.nodes,
         regular: ctx.regular,
-        byzantine: ctx
-            .byzantine
-            .into_iter()
-            .map(|b| crate::ByzantineNode { id: b.id, honest_neighbors: b.honest_neighbors })
-            .collect(),
+        byzantine: ctx.byzantine.into_iter().map(|b| crate::ByzantineNode { id: b.id, honest_neighbors: b.honest_neighbors }).collect(),
         lr: ctx.lr,
         dim: ctx.dim,
         seed: ctx.seed,
@@ -75,7 +71,7 @@ macro_rules! export_attack {
                     INSTANCE.with(|p| $crate::Attack::craft(p, &ctx, &honest, &mut __a::WasmEnv)).map(__a::to_wit_crafted)
                 }
             }
-            $crate::attack::bindings::__export_attack_policy!(__Export with_types_in $crate::attack::bindings);
+    $crate::attack::bindings::__export_attack_policy!(__Export with_types_in $crate::attack::bindings);
         };
     };
 }

@@ -55,12 +55,7 @@ macro_rules! export_defense {
                     let params = __d::from_wit_params(&specs, params)?;
                     INSTANCE.with(|p| $crate::Defense::configure(p, &params))
                 }
-                fn aggregate(
-                    ctx: __d::WitContext,
-                    prev: Vec<f32>,
-                    local: Vec<f32>,
-                    received: Vec<f32>,
-                ) -> Result<Vec<f32>, String> {
+                fn aggregate(ctx: __d::WitContext, prev: Vec<f32>, local: Vec<f32>, received: Vec<f32>) -> Result<Vec<f32>, String> {
                     let ctx = __d::to_context(ctx);
                     INSTANCE.with(|p| $crate::Defense::aggregate(p, &ctx, &prev, &local, &received, &mut __d::WasmEnv))
                 }

@@ -49,10 +49,7 @@ macro_rules! wit_glue {
         }
 
         #[doc(hidden)]
-        pub fn from_wit_params(
-            specs: &[crate::ParamSpec],
-            params: Vec<wit::Param>,
-        ) -> Result<crate::Params, String> {
+        pub fn from_wit_params(specs: &[crate::ParamSpec], params: Vec<wit::Param>) -> Result<crate::Params, String> {
             let given = params
                 .into_iter()
                 .map(|p| {

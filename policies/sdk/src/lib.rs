@@ -10,14 +10,14 @@
 //! [`kernels`] holds the vector operations aggregation rules share, written so that they
 //! vectorize under wasm `simd128`.
 
-pub mod kernels;
 mod glue;
+pub mod kernels;
 mod params;
 pub mod rng;
 
-#[cfg(feature = "attack")]
+// Both worlds' bindings are always built, so a policy's bytes never depend on which
+// other crates a cargo invocation builds beside it (features would unify across them).
 pub mod attack;
-#[cfg(feature = "defense")]
 pub mod defense;
 
 pub use params::{ParamSpec, ParamType, ParamValue, Params};
@@ -139,14 +139,7 @@ pub trait Defense: Default {
 
     /// Combine what the node received into its next model (see `aggregate` in the WIT).
     /// `received` holds `ctx.neighbors.len()` rows of `ctx.dim` values.
-    fn aggregate(
-        &mut self,
-        ctx: &Context,
-        prev: &[f32],
-        local: &[f32],
-        received: &[f32],
-        env: &mut dyn Env,
-    ) -> Result<Vec<f32>, String>;
+    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], env: &mut dyn Env) -> Result<Vec<f32>, String>;
 }
 
 /// The adversary controlling the Byzantine nodes.
@@ -170,18 +163,10 @@ pub fn check_defense_shapes(ctx: &Context, prev: &[f32], local: &[f32], received
     let dim = ctx.dim as usize;
     let k = ctx.neighbors.len();
     if prev.len() != dim || local.len() != dim {
-        return Err(format!(
-            "prev has {} values and local {}, but ctx.dim is {dim}",
-            prev.len(),
-            local.len()
-        ));
+        return Err(format!("prev has {} values and local {}, but ctx.dim is {dim}", prev.len(), local.len()));
     }
     if received.len() != k * dim {
-        return Err(format!(
-            "received has {} values, expected {k} neighbours x {dim} = {}",
-            received.len(),
-            k * dim
-        ));
+        return Err(format!("received has {} values, expected {k} neighbours x {dim} = {}", received.len(), k * dim));
     }
     Ok(k)
 }

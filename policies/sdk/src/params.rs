@@ -71,8 +71,7 @@ impl Params {
     /// declared type (an integer is accepted where a float is declared). Missing
     /// parameters take their defaults.
     pub fn resolve(specs: &[ParamSpec], given: Vec<(String, ParamValue)>) -> Result<Params, String> {
-        let mut values: BTreeMap<String, ParamValue> =
-            specs.iter().map(|s| (s.name.clone(), s.default.clone())).collect();
+        let mut values: BTreeMap<String, ParamValue> = specs.iter().map(|s| (s.name.clone(), s.default.clone())).collect();
         for (name, value) in given {
             let Some(spec) = specs.iter().find(|s| s.name == name) else {
                 let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
@@ -99,9 +98,7 @@ impl Params {
     }
 
     fn get(&self, name: &str) -> &ParamValue {
-        self.values
-            .get(name)
-            .unwrap_or_else(|| panic!("parameter `{name}` is not declared in info()"))
+        self.values.get(name).unwrap_or_else(|| panic!("parameter `{name}` is not declared in info()"))
     }
 
     /// Value of a declared float parameter. Panics if `name` is not declared as a float:

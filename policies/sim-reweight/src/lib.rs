@@ -67,14 +67,7 @@ impl Defense for SimReweight {
         Ok(())
     }
 
-    fn aggregate(
-        &mut self,
-        ctx: &Context,
-        prev: &[f32],
-        local: &[f32],
-        received: &[f32],
-        env: &mut dyn Env,
-    ) -> Result<Vec<f32>, String> {
+    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], env: &mut dyn Env) -> Result<Vec<f32>, String> {
         let k = check_defense_shapes(ctx, prev, local, received)?;
         let dim = ctx.dim as usize;
         if k == 0 || dim == 0 {
@@ -94,11 +87,7 @@ impl Defense for SimReweight {
         if !(total > 0.0 && total.is_finite()) {
             env.log(
                 LogLevel::Debug,
-                &format!(
-                    "all {} similarity weights are zero (|Δ_ii|² = {}); keeping the local model",
-                    k + 1,
-                    stats[0].norm_sq
-                ),
+                &format!("all {} similarity weights are zero (|Δ_ii|² = {}); keeping the local model", k + 1, stats[0].norm_sq),
             );
             return Ok(local.to_vec());
         }

@@ -44,9 +44,7 @@ fn run(d: &mut SimReweight, prev: &[f32], local: &[f32], received: &[f32]) -> Ve
 /// prev + (Σ w_j Δ_j) / Σ w_j over (weight, Δ) pairs.
 fn expected(terms: &[(f64, Vec<f32>)]) -> Vec<f32> {
     let total: f64 = terms.iter().map(|(w, _)| w).sum();
-    (0..5)
-        .map(|c| PREV[c] + (terms.iter().map(|(w, d)| w * d[c] as f64).sum::<f64>() / total) as f32)
-        .collect()
+    (0..5).map(|c| PREV[c] + (terms.iter().map(|(w, d)| w * d[c] as f64).sum::<f64>() / total) as f32).collect()
 }
 
 fn assert_close(got: &[f32], want: &[f32]) {

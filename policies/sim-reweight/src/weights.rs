@@ -54,8 +54,7 @@ pub fn similarity_weights(rows: &[CrossStats], f: Factors) -> Vec<f64> {
     let kl_factor: Vec<f64> = if f.use_kl {
         let q = smoothed(own);
         // An unusable row gets logit −∞ (weight 0) so it cannot shift the softmax.
-        let logits: Vec<f64> =
-            rows.iter().map(|s| if usable(s) { -f.c * kl(&smoothed(s), &q) } else { f64::NEG_INFINITY }).collect();
+        let logits: Vec<f64> = rows.iter().map(|s| if usable(s) { -f.c * kl(&smoothed(s), &q) } else { f64::NEG_INFINITY }).collect();
         softmax(&logits)
     } else {
         vec![1.0; rows.len()]
@@ -70,7 +69,11 @@ pub fn similarity_weights(rows: &[CrossStats], f: Factors) -> Vec<f64> {
             let w_cos = if f.use_cos {
                 let denom = (s.norm_sq as f64).sqrt() * own_norm;
                 // A zero vector on either side has no direction: cosine 0, as in the SDK.
-                if denom > 0.0 { (s.dot as f64 / denom).max(0.0) } else { 0.0 }
+                if denom > 0.0 {
+                    (s.dot as f64 / denom).max(0.0)
+                } else {
+                    0.0
+                }
             } else {
                 1.0
             };
@@ -85,7 +88,11 @@ pub fn clip_factors(rows: &[CrossStats], clip: bool) -> Vec<f64> {
     rows.iter()
         .map(|s| {
             let sq = s.norm_sq as f64;
-            if clip && sq > own_sq { (own_sq / sq).sqrt() } else { 1.0 }
+            if clip && sq > own_sq {
+                (own_sq / sq).sqrt()
+            } else {
+                1.0
+            }
         })
         .collect()
 }
@@ -102,8 +109,7 @@ mod tests {
         let q = smoothed(&CrossStats { pos: 5, len: 5, ..Default::default() });
         let p = smoothed(&CrossStats { pos: 3, len: 5, ..Default::default() });
         let e = SMOOTHING;
-        let hand = (0.6 + e) / (1.0 + 3.0 * e) * ((0.6 + e) / (1.0 + e)).ln()
-            + (0.4 + e) / (1.0 + 3.0 * e) * ((0.4 + e) / e).ln();
+        let hand = (0.6 + e) / (1.0 + 3.0 * e) * ((0.6 + e) / (1.0 + e)).ln() + (0.4 + e) / (1.0 + 3.0 * e) * ((0.4 + e) / e).ln();
         assert!((kl(&p, &q) - hand).abs() < 1e-12);
         // ≈ 0.6 ln 0.6 + 0.4 ln 400001 = −0.3065 + 5.1597 = 4.8532.
         assert!((kl(&p, &q) - 4.8532).abs() < 1e-3, "{}", kl(&p, &q));

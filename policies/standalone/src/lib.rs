@@ -13,22 +13,14 @@ impl Defense for Standalone {
             name: "standalone".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             kind: PolicyKind::Defense,
-            description: "Stand-alone: keeps the node's own freshly trained model and ignores every received model."
-                .into(),
+            description: "Stand-alone: keeps the node's own freshly trained model and ignores every received model.".into(),
             params: vec![],
             stateless: true,
             opt_outs: vec![],
         }
     }
 
-    fn aggregate(
-        &mut self,
-        ctx: &Context,
-        prev: &[f32],
-        local: &[f32],
-        received: &[f32],
-        _env: &mut dyn Env,
-    ) -> Result<Vec<f32>, String> {
+    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], _env: &mut dyn Env) -> Result<Vec<f32>, String> {
         check_defense_shapes(ctx, prev, local, received)?;
         Ok(local.to_vec())
     }

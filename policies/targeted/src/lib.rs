@@ -35,7 +35,11 @@ impl Attack for Targeted {
             description: "Targeted, per receiver: x_r + strength * (x_r - mean of the regular models), the receiver's own \
                           model pushed away from the consensus."
                 .into(),
-            params: vec![ParamSpec::float("strength", 1.0, "how far past the receiver's own model to push, in units of its distance to the mean; >= 0")],
+            params: vec![ParamSpec::float(
+                "strength",
+                1.0,
+                "how far past the receiver's own model to push, in units of its distance to the mean; >= 0",
+            )],
             stateless: true,
             // One message per (Byzantine node, receiver): at n = 300, p = 0.6 that is ~8,640
             // rows of 80,202 floats (2.8 GB), more than a wasm32 memory can hold.
@@ -57,9 +61,10 @@ impl Attack for Targeted {
         let mut vectors = Vec::with_capacity(pairs * dim);
         for byz in &ctx.byzantine {
             for &r in &byz.honest_neighbors {
-                let idx = ctx.regular.iter().position(|&id| id == r).ok_or_else(|| {
-                    format!("Byzantine node {} lists receiver {r}, which is not a regular node (ctx.regular)", byz.id)
-                })?;
+                let idx =
+                    ctx.regular.iter().position(|&id| id == r).ok_or_else(|| {
+                        format!("Byzantine node {} lists receiver {r}, which is not a regular node (ctx.regular)", byz.id)
+                    })?;
                 let x = &honest[idx * dim..(idx + 1) * dim];
                 vectors.extend(x.iter().zip(&mean).map(|(xr, m)| xr + s * (xr - m)));
             }
@@ -92,12 +97,7 @@ mod tests {
         // 2a − mean = (4, 1, −1, −3, −5); 2c − mean = (−6, −1, −1, −1, −1); 2b − mean = (8, 9, 11, 13, 15).
         let out = Targeted::default().craft(&ctx(vec![vec![10, 12], vec![11]]), &HONEST, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out.mode, SendMode::PerReceiver);
-        let want = [
-            [4.0, 1.0, -1.0, -3.0, -5.0],
-            [-6.0, -1.0, -1.0, -1.0, -1.0],
-            [8.0, 9.0, 11.0, 13.0, 15.0],
-        ]
-        .concat();
+        let want = [[4.0, 1.0, -1.0, -3.0, -5.0], [-6.0, -1.0, -1.0, -1.0, -1.0], [8.0, 9.0, 11.0, 13.0, 15.0]].concat();
         assert_eq!(out.vectors, want);
     }
 

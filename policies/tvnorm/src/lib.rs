@@ -38,14 +38,7 @@ impl Defense for TvNorm {
         Ok(())
     }
 
-    fn aggregate(
-        &mut self,
-        ctx: &Context,
-        prev: &[f32],
-        local: &[f32],
-        received: &[f32],
-        _env: &mut dyn Env,
-    ) -> Result<Vec<f32>, String> {
+    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], _env: &mut dyn Env) -> Result<Vec<f32>, String> {
         check_defense_shapes(ctx, prev, local, received)?;
         let dim = ctx.dim as usize;
         // Net sign per coordinate as an exact integer, then one step. Columns are done in

@@ -209,7 +209,6 @@ mod tests {
         assert_eq!(z.sign_fractions(), [1.0 / 3.0, 2.0 / 3.0, 0.0]);
     }
 
-
     /// Rows of `dim` values with a mix of signs, deterministic.
     fn rows(k: usize, dim: usize) -> Vec<Vec<f32>> {
         (0..k).map(|r| (0..dim).map(|c| ((r * 31 + c * 17) % 23) as f32 * 0.25 - 2.5).collect()).collect()
