@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Renders RESULTS.md and its figures under docs/ from the sweep directories under runs/
 # (committed: settings, metrics and summaries, not checkpoints), with
-# docs/results-preamble.md on top.
+# docs/results-preamble.md on top (its headline table filled in from the records), and the
+# appendix docs/provenance.md from docs/provenance-notes.md and the records.
 #   scripts/results.sh                       every runs/<grid>-<profile> present, whole file
 #   scripts/results.sh runs/table2-paper …   only these sweeps' sections and figures; every
 #                                            other section of RESULTS.md is kept as it is
@@ -12,7 +13,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/env.sh
 cargo build --release -q -p byzhost
-report=(target/release/byzhost report --out docs --results RESULTS.md --preamble docs/results-preamble.md)
+report=(target/release/byzhost report --out docs --results RESULTS.md --preamble docs/results-preamble.md
+  --provenance docs/provenance-notes.md)
 if [[ $# -gt 0 ]]; then
   exec "${report[@]}" --update "$@"
 fi

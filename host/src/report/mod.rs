@@ -1,6 +1,7 @@
 //! `byzhost report`: figures (PNG and SVG) and Markdown tables from sweep directories,
 //! with the reference paper's numbers beside the measured ones.
 
+pub mod headline;
 pub mod paper;
 pub mod plots;
 pub mod sections;
@@ -113,6 +114,39 @@ impl CellResult {
             builds,
         })
     }
+}
+
+/// The sweeps of `profiles` that are not in `given` but lie beside its first sweep as
+/// `<artefact>-<profile>` record folders, so that `--update` of one sweep still renders the
+/// headline and the provenance table from all of them.
+pub fn sibling_sweeps(given: &[SweepResult], profiles: &[&str]) -> Result<Vec<SweepResult>> {
+    let Some(parent) = given.first().and_then(|s| s.dir.parent()) else { return Ok(Vec::new()) };
+    let mut found = Vec::new();
+    for artefact in ["fig1", "fig2", "table1", "table2", "fig4", "table3"] {
+        for profile in profiles {
+            let dir = parent.join(format!("{artefact}-{profile}"));
+            let known = given.iter().any(|s| s.artefact == artefact && s.profile == *profile);
+            if !known && dir.join(record::files::SWEEP_INDEX).is_file() {
+                found.push(SweepResult::load(&dir)?);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Which machine computed each cell of `sweeps`, as their summaries record it: the table
+/// under the notes of `docs/provenance.md`.
+pub fn machines_table(sweeps: &[&SweepResult]) -> String {
+    let mut md = String::from("| sweep | cell | machine | wall time (min) | results copied from |\n|---|---|---|---|---|\n");
+    for s in sweeps {
+        for c in &s.cells {
+            let Some(summary) = &c.summary else { continue };
+            let machine = summary.machine.as_ref().map_or("not recorded".to_string(), |m| m.describe());
+            let origin = c.reused_from.clone().unwrap_or_default();
+            md.push_str(&format!("| {} | {} | {machine} | {:.0} | {origin} |\n", s.caption(), c.label, summary.wall_time_s / 60.0));
+        }
+    }
+    md
 }
 
 /// Writes every figure and `report.md` into `out`; returns each sweep's section as

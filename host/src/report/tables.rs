@@ -32,7 +32,7 @@ fn evaluation_interval(c: &CellResult) -> Option<u64> {
     }
 }
 
-fn mean_agg_ms(c: &CellResult) -> Option<f64> {
+pub(super) fn mean_agg_ms(c: &CellResult) -> Option<f64> {
     let v: Vec<f64> = c.metrics.iter().map(|m| m.agg_ms_median).filter(|x| *x > 0.0).collect();
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }

@@ -60,7 +60,7 @@ macro_rules! export_defense {
                     INSTANCE.with(|p| $crate::Defense::aggregate(p, &ctx, &prev, &local, &received, &mut __d::WasmEnv))
                 }
             }
-            $crate::defense::bindings::__export_defense_policy!(__Export with_types_in $crate::defense::bindings);
+    $crate::defense::bindings::__export_defense_policy!(__Export with_types_in $crate::defense::bindings);
         };
     };
 }
