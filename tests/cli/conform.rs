@@ -28,8 +28,8 @@ fn with_status<'a>(report: &'a Value, status: &str) -> Vec<&'a str> {
 }
 
 /// The component must fail exactly `expected_failures` (nothing else), with exit code 1
-/// when that list is not empty.
-fn assert_fails_exactly(relative: &str, expected_failures: &[&str]) {
+/// when that list is not empty; returns the report.
+fn assert_fails_exactly(relative: &str, expected_failures: &[&str]) -> Value {
     let (code, report) = conform(&component(relative));
     let failed = with_status(&report, "fail");
     assert_eq!(failed, expected_failures, "{relative}: unexpected failures in\n{report:#}");
@@ -42,6 +42,7 @@ fn assert_fails_exactly(relative: &str, expected_failures: &[&str]) {
             assert!(!p["detail"].as_str().unwrap().is_empty(), "a failure must say why: {p}");
         }
     }
+    report
 }
 
 /// One test per shipped policy: `crate directory => component, properties it is known to
@@ -54,7 +55,9 @@ macro_rules! shipped_policies {
         $(
             #[test]
             fn $test() {
-                assert_fails_exactly($wasm, &[$($($known),*)?]);
+                let report = assert_fails_exactly($wasm, &[$($($known),*)?]);
+                // One name: the crate's (docs/writing-policies.md, "Names").
+                assert_eq!(report["name"], $dir, "{}: info().name must be the crate's name", $wasm);
             }
         )*
     };
