@@ -454,14 +454,21 @@ fn a_config_file_supplies_settings_and_flags_override_it() {
 #[test]
 fn absurd_thread_and_node_counts_are_refused_naming_the_flag() {
     let s = Scratch::new();
-    for (flag, value) in
-        [("--threads", "100000"), ("--agg-threads", "100000"), ("--nodes", "1000000000"), ("--policy-timeout-ms", "18446744073709551615")]
-    {
+    let cases = [
+        ("--threads", "100000", "--threads must be between"),
+        ("--agg-threads", "100000", "--agg-threads must be between"),
+        ("--nodes", "1000000000", "--nodes must be between"),
+        ("--policy-timeout-ms", "86400001", "--policy-timeout-ms must be between"),
+        // Past what a TOML config can hold, so the run could not record it.
+        ("--seed", "18446744073709551615", "--seed: 18446744073709551615 is out of range (at most 9223372036854775807)"),
+        ("--policy-timeout-ms", "18446744073709551615", "--policy-timeout-ms: 18446744073709551615 is out of range"),
+    ];
+    for (flag, value, expected) in cases {
         let o = small_run(&s, "r", &[flag, value]);
         let err = stderr_of(&o);
         assert_eq!(o.status.code(), Some(1), "{flag} {value}: {err}");
         assert_no_host_panic(&err);
-        assert!(err.contains(&format!("{flag} must be between")), "{flag} {value}: {err}");
+        assert!(err.contains(expected), "{flag} {value}: {err}");
         assert!(!s.path("r").exists(), "refused before any work");
     }
 }

@@ -78,8 +78,9 @@ pub struct SandboxArgs {
 /// policy is stopped, so runs do not record them.
 #[derive(Args, Debug, Clone)]
 pub struct ResourceArgs {
-    /// Budget of all live policy instances' linear memories together, in MiB; a growth past
-    /// it is a memory-limit fault [default: half the machine's memory].
+    /// Budget of all live policy instances' linear memories together in this process, in
+    /// MiB; a growth past it is a memory-limit fault [default: half the machine's memory].
+    /// `sweep --jobs N` runs N processes, each with this budget.
     #[arg(long, value_name = "MIB", env = "BYZHOST_POLICY_MEMORY_TOTAL_MB", value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
     pub policy_memory_total_mb: Option<u64>,
     /// Most data one policy call may move from the component to the host, in MiB; past it

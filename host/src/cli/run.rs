@@ -153,14 +153,22 @@ pub struct ExperimentFlags {
 }
 
 impl ExperimentFlags {
-    /// `base` with the flags that were given on top; `None` when none was.
+    /// `base` with the flags that were given on top; `None` when none was. A value TOML
+    /// cannot hold (an integer past 2⁶³ − 1) is an error naming its flag.
     fn overlay(&self, base: &Experiment) -> Result<Option<Experiment>> {
-        let given = toml::Table::try_from(self).context("reading the experiment flags")?;
+        let serde_json::Value::Object(given) = serde_json::to_value(self).context("reading the experiment flags")? else {
+            unreachable!("flags serialize to an object")
+        };
         if given.is_empty() {
             return Ok(None);
         }
         let mut merged = toml::Table::try_from(base).context("reading the experiment")?;
-        merged.extend(given);
+        for (key, value) in given {
+            let flag = format!("--{}", key.replace('_', "-"));
+            let value =
+                toml::Value::try_from(&value).map_err(|_| anyhow::anyhow!("{flag}: {value} is out of range (at most {})", i64::MAX))?;
+            merged.insert(key, value);
+        }
         Ok(Some(toml::Value::Table(merged).try_into().context("applying the experiment flags")?))
     }
 }

@@ -52,6 +52,7 @@ pub fn info_from_wit(info: wit::PolicyInfo) -> p::PolicyInfo {
         params: info
             .params
             .into_iter()
+            .take(text::LIST_MAX)
             .map(|s| p::ParamSpec {
                 name: short(s.name),
                 ty: match s.ty {
@@ -65,7 +66,7 @@ pub fn info_from_wit(info: wit::PolicyInfo) -> p::PolicyInfo {
             })
             .collect(),
         stateless: info.stateless,
-        opt_outs: info.opt_outs.into_iter().map(short).collect(),
+        opt_outs: info.opt_outs.into_iter().take(text::LIST_MAX).map(short).collect(),
     }
 }
 
@@ -126,5 +127,34 @@ pub fn crafted_from_wit(c: wit::Crafted) -> p::Crafted {
             wit::SendMode::PerReceiver => p::SendMode::PerReceiver,
         },
         vectors: c.vectors,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_text_and_lists_are_capped_and_escaped() {
+        let spec = |i: usize| wit::ParamSpec {
+            name: format!("p{i}\n"),
+            ty: wit::ParamType::Integer,
+            default: wit::ParamValue::Integer(0),
+            description: "\x1b[2J".repeat(1000),
+        };
+        let info = info_from_wit(wit::PolicyInfo {
+            name: "n\x1b".into(),
+            version: "v".repeat(10_000),
+            kind: wit::PolicyKind::Defense,
+            description: "d".into(),
+            params: (0..10_000).map(spec).collect(),
+            stateless: true,
+            opt_outs: vec!["o".into(); 10_000],
+        });
+        assert_eq!(info.name, "n\\u{1b}");
+        assert!(info.version.len() <= text::NAME_MAX_BYTES + 4);
+        assert_eq!((info.params.len(), info.opt_outs.len()), (text::LIST_MAX, text::LIST_MAX));
+        assert_eq!(info.params[0].name, "p0\\n");
+        assert!(!info.params[0].description.contains('\x1b') && info.params[0].description.len() <= text::LINE_MAX_BYTES + 4);
     }
 }

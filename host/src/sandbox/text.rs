@@ -9,6 +9,8 @@ pub const LINE_MAX_BYTES: usize = 2048;
 pub const DESCRIPTION_MAX_BYTES: usize = 4096;
 /// Longest name, version, parameter name or opt-out kept, in bytes.
 pub const NAME_MAX_BYTES: usize = 128;
+/// Most parameters or opt-outs kept from one `info`: far more than any rule declares.
+pub const LIST_MAX: usize = 256;
 
 /// `text` with control characters escaped (`\n`, `\t`, `\u{1b}`, …) and cut to at most
 /// `max_bytes` bytes on a character boundary, marked with ` …` when cut.
