@@ -15,4 +15,5 @@ pub mod report;
 pub mod sandbox;
 pub mod settings;
 pub mod sim;
+pub mod store;
 pub mod sweep;

@@ -472,3 +472,49 @@ fn absurd_thread_and_node_counts_are_refused_naming_the_flag() {
         assert!(!s.path("r").exists(), "refused before any work");
     }
 }
+
+/// A component rebuilt since its run started: the run pinned its bytes in the policy store
+/// (an OCI image layout in the cache), so `--resume` continues with the recorded build and
+/// the record matches an uninterrupted run; without the stored copy it is refused.
+#[test]
+fn a_resumed_run_whose_component_was_rebuilt_gets_the_recorded_bytes() {
+    let s = Scratch::new();
+    let mine = s.path("mine.wasm");
+    std::fs::copy(component("policies/dpsgd.wasm"), &mine).unwrap();
+    let mine_flag = ["--defense", mine.to_str().unwrap()];
+    assert!(small_run(&s, "full", &mine_flag).status.success());
+    let o = small_run(&s, "cut", &[&mine_flag[..], &["--epochs", "1"]].concat());
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let policies: Value = serde_json::from_str(&std::fs::read_to_string(s.path("cut/policies.json")).unwrap()).unwrap();
+    let defense = &policies["defense"];
+    assert!(defense["manifest_digest"].as_str().unwrap().starts_with("sha256:"), "{policies}");
+    assert_eq!(defense["world"], "byz:policy/defense-policy@0.1.0");
+    assert_eq!(defense["size_bytes"].as_u64(), Some(std::fs::metadata(&mine).unwrap().len()));
+    assert!(s.path("cache/oci/oci-layout").is_file() && s.path("cache/oci/index.json").is_file());
+    let full: Value = serde_json::from_str(&std::fs::read_to_string(s.path("full/policies.json")).unwrap()).unwrap();
+    assert_eq!(full["defense"]["manifest_digest"], defense["manifest_digest"], "the same bytes give the same manifest");
+    // The run was cut after its first epoch: it is now asked for two.
+    let config = std::fs::read_to_string(s.path("cut/config.toml")).unwrap().replace("epochs = 1\n", "epochs = 2\n");
+    std::fs::write(s.path("cut/config.toml"), config).unwrap();
+    std::fs::remove_file(s.path("cut/summary.json")).unwrap();
+    // The file is rebuilt differently.
+    std::fs::copy(component("policies/bridge.wasm"), &mine).unwrap();
+
+    let resumed = resume(&s, "cut");
+    assert!(resumed.status.success(), "{}", stderr_of(&resumed));
+    assert!(stderr_of(&resumed).contains("continuing with the recorded build"), "{}", stderr_of(&resumed));
+    assert_eq!(outcome(&s.path("cut")), outcome(&s.path("full")));
+
+    // Without the stored copy, the rebuilt file is refused as before.
+    std::fs::write(
+        s.path("cut/config.toml"),
+        std::fs::read_to_string(s.path("cut/config.toml")).unwrap().replace("epochs = 2\n", "epochs = 3\n"),
+    )
+    .unwrap();
+    std::fs::remove_file(s.path("cut/summary.json")).unwrap();
+    let sha = defense["sha256"].as_str().unwrap();
+    std::fs::remove_file(s.path(&format!("cache/oci/blobs/sha256/{sha}"))).unwrap();
+    let refused = resume(&s, "cut");
+    assert!(!refused.status.success());
+    assert!(stderr_of(&refused).contains("the policy store has no copy of that build"), "{}", stderr_of(&refused));
+}

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
@@ -11,10 +12,11 @@ use serde::Serialize;
 
 use super::{build_sandbox, CacheArgs, ResourceArgs};
 use crate::record::{self, check_out_contents, check_out_dir, files, RecordedPolicies, RecordedPolicy, Role, RunDir};
-use crate::sandbox::LoadedPolicy;
+use crate::sandbox::{LoadedPolicy, Sandbox};
 use crate::settings::{Attack, Device, Experiment, OnDivergence, Partition, Topology, TrainPath};
 use crate::sim::engine::Simulation;
 use crate::sim::progress::Progress;
+use crate::store::Store;
 
 /// `byzhost run`'s own flags, and every experiment flag.
 #[derive(Args, Debug)]
@@ -200,8 +202,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
 
     let sandbox = build_sandbox(exp.policy_timeout_ms, exp.policy_memory_mb, &args.resources, &args.cache)?;
-    let defense = sandbox.load(&exp.defense).context("--defense")?;
-    let attack = exp.attack_path().map(|p| sandbox.load(&p).context("--attack")).transpose()?;
+    let mut defense = sandbox.load(&exp.defense).context("--defense")?;
+    let mut attack = exp.attack_path().map(|p| sandbox.load(&p).context("--attack")).transpose()?;
     if defense.kind != crate::policy::PolicyKind::Defense {
         bail!("--defense {} is an attack, not a defense", exp.defense.display());
     }
@@ -210,10 +212,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             bail!("--attack {} is a defense, not an attack", a.path.display());
         }
     }
+    let store = open_store();
     if args.resume {
-        let mut loaded: Vec<(Role, &LoadedPolicy)> = vec![(Role::Defense, &defense)];
-        loaded.extend(attack.as_deref().map(|a| (Role::Attack, a)));
-        check_recorded_builds(&out, &loaded)?;
+        let recorded = record::read_policies(&out)?;
+        defense = recorded_build(&out, recorded.as_ref(), &sandbox, store.as_ref(), Role::Defense, defense)?;
+        attack = attack.map(|a| recorded_build(&out, recorded.as_ref(), &sandbox, store.as_ref(), Role::Attack, a)).transpose()?;
     }
 
     let mut sim = Simulation::new(&exp, &sandbox, &defense, attack.as_deref())?;
@@ -225,7 +228,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // this one loaded its data and policies.
     check_out_contents(&out, args.resume)?;
     if !args.resume {
-        dir.start(&exp, &RecordedPolicies { defense: recorded(&defense), attack: attack.as_deref().map(recorded) })?;
+        let pin = |p: &LoadedPolicy| pinned(store.as_ref(), p);
+        dir.start(&exp, &RecordedPolicies { defense: pin(&defense), attack: attack.as_deref().map(pin) })?;
     }
     if !args.quiet {
         eprintln!(
@@ -275,38 +279,73 @@ fn print_table(s: &record::Summary, out: &std::path::Path) {
     println!("results                  {}", out.display());
 }
 
-fn recorded(p: &LoadedPolicy) -> RecordedPolicy {
-    RecordedPolicy { file: p.path.clone(), name: p.info.name.clone(), sha256: p.sha256.clone(), version: p.info.version.clone() }
+/// The policy store, or `None` (with a warning) when it cannot be opened: a run then
+/// records no manifest digest, and nothing else changes.
+fn open_store() -> Option<Store> {
+    let dir = Store::default_dir()?;
+    Store::open(&dir)
+        .map_err(|e| eprintln!("warning: the policy store cannot be opened ({e:#}); this run's builds are recorded but not stored"))
+        .ok()
 }
 
-/// A resumed run must load the very component builds its earlier epochs ran: a rebuild with
-/// other bits (another compiler, another set of crates built beside it, an edited SDK) may
-/// compute other numbers, and the record would mix two builds under one sha256 without
-/// saying so. `policies.json` is written once, when the run starts, so it names those builds.
-fn check_recorded_builds(out: &Path, loaded: &[(Role, &LoadedPolicy)]) -> Result<()> {
-    let path = out.join(files::POLICIES);
-    let Some(recorded) = record::read_policies(out)? else {
-        eprintln!("warning: {} is missing, so --resume cannot check that it loads the policy builds the run started with", path.display());
-        return Ok(());
-    };
-    for (role, policy) in loaded {
-        let Some(build) = recorded.get(*role) else {
-            bail!("--resume: {} records no {role}, but the run's config.toml names {}", path.display(), policy.path.display());
-        };
-        if build.sha256 != policy.sha256 {
-            bail!(
-                "--resume: the {role} {} has sha256 {}, but the run in {} started with sha256 {} ({}); \
-                 its epochs so far were computed by that build, and continuing with another would mix two builds in one record. \
-                 Put back the component with the recorded sha256: scripts/build-policies.sh at the commit that started the \
-                 run rebuilds it (records made before the policies were built one crate at a time, as every committed paper \
-                 record was, name builds of that older script), or start the run over in a new --out",
-                policy.path.display(),
-                policy.sha256,
-                out.display(),
-                build.sha256,
-                path.display()
-            );
-        }
+/// What `policies.json` records of `p`, after storing its bytes in the policy store.
+fn pinned(store: Option<&Store>, p: &LoadedPolicy) -> RecordedPolicy {
+    let pin = store.and_then(|s| {
+        s.put_component(p, &p.bytes).map_err(|e| eprintln!("warning: {} was not stored in the policy store: {e:#}", p.path.display())).ok()
+    });
+    RecordedPolicy {
+        file: p.path.clone(),
+        manifest_digest: pin.as_ref().map(|p| p.manifest_digest.clone()),
+        name: p.info.name.clone(),
+        sha256: p.sha256.clone(),
+        size_bytes: pin.as_ref().map(|p| p.size),
+        version: p.info.version.clone(),
+        world: pin.map(|p| p.world),
     }
-    Ok(())
+}
+
+/// The build a resumed run continues with: the one its earlier epochs ran, whose sha256
+/// `policies.json` recorded when the run started. When the file at the recorded path has
+/// been rebuilt since (another compiler, an edited SDK), the recorded bytes come from the
+/// policy store; without them the run is refused, so a record never mixes two builds.
+fn recorded_build(
+    out: &Path,
+    recorded: Option<&RecordedPolicies>,
+    sandbox: &Sandbox,
+    store: Option<&Store>,
+    role: Role,
+    policy: Arc<LoadedPolicy>,
+) -> Result<Arc<LoadedPolicy>> {
+    let path = out.join(files::POLICIES);
+    let Some(recorded) = recorded else {
+        eprintln!("warning: {} is missing, so --resume cannot check that it loads the policy builds the run started with", path.display());
+        return Ok(policy);
+    };
+    let Some(build) = recorded.get(role) else {
+        bail!("--resume: {} records no {role}, but the run's config.toml names {}", path.display(), policy.path.display());
+    };
+    if build.sha256 == policy.sha256 {
+        return Ok(policy);
+    }
+    if let Some(bytes) = store.map(|s| s.get_blob(&build.sha256)).transpose()?.flatten() {
+        eprintln!(
+            "{role} {} has changed since the run started (sha256 {}); continuing with the recorded build {} from the policy store",
+            policy.path.display(),
+            policy.sha256,
+            build.sha256
+        );
+        return sandbox.load_bytes(&policy.path, bytes).with_context(|| format!("--resume: loading the recorded {role} build"));
+    }
+    bail!(
+        "--resume: the {role} {} has sha256 {}, but the run in {} started with sha256 {} ({}), and the policy store has no \
+         copy of that build; its epochs so far were computed by it, and continuing with another would mix two builds in one \
+         record. Put back the component with the recorded sha256: scripts/build-policies.sh at the commit that started the \
+         run rebuilds it (records made before the policies were built one crate at a time, as every committed paper record \
+         was, name builds of that older script), or start the run over in a new --out",
+        policy.path.display(),
+        policy.sha256,
+        out.display(),
+        build.sha256,
+        path.display()
+    )
 }

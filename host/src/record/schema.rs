@@ -152,13 +152,22 @@ pub struct RecordedPolicies {
     pub defense: RecordedPolicy,
 }
 
-/// One component build: where it was loaded from, what it says it is, and its sha256.
+/// One component build: where it was loaded from, what it says it is, and its sha256; from
+/// runs that pinned it in the policy store (`crate::store`), also its manifest digest, size
+/// and target world.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RecordedPolicy {
     pub file: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
     pub name: String,
+    /// The sha256 of the component's bytes (the artifact's layer).
     pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
     pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world: Option<String>,
 }
 
 impl RecordedPolicies {

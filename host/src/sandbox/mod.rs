@@ -116,6 +116,8 @@ pub struct LoadedPolicy {
     /// How the compiled code was obtained.
     pub load_source: LoadSource,
     pub load_time: Duration,
+    /// The component's bytes, as loaded (so a run can pin exactly what it runs).
+    pub bytes: Vec<u8>,
     pre: instance::Pre,
 }
 
@@ -156,11 +158,7 @@ impl Sandbox {
     /// The default cache directory: `$BYZHOST_CACHE_DIR`, else `$XDG_CACHE_HOME/byzhost`,
     /// else `~/.cache/byzhost`, each with `/components` appended.
     pub fn default_cache_dir() -> Option<PathBuf> {
-        let base = std::env::var_os("BYZHOST_CACHE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("byzhost")))
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/byzhost")))?;
-        Some(base.join("components"))
+        cache_base().map(|base| base.join("components"))
     }
 
     pub fn limits(&self) -> Limits {
@@ -178,8 +176,13 @@ impl Sandbox {
 
     /// Reads, checks, compiles (or loads from cache) and describes a policy component.
     pub fn load(&self, path: &Path) -> Result<Arc<LoadedPolicy>> {
-        let started = Instant::now();
         let bytes = read_component(path, self.limits.component_bytes)?;
+        self.load_bytes(path, bytes)
+    }
+
+    /// [`Sandbox::load`] of bytes already read (from the policy store, say), named `path`.
+    pub fn load_bytes(&self, path: &Path, bytes: Vec<u8>) -> Result<Arc<LoadedPolicy>> {
+        let started = Instant::now();
         let sha256 = hex(&Sha256::digest(&bytes));
         let subject = cache::Subject { path, bytes: &bytes, sha256: &sha256 };
         let (component, load_source) = cache::compile(&self.engine, self.cache_dir.as_deref(), &subject, self.limits.compile_timeout)
@@ -202,6 +205,7 @@ impl Sandbox {
             exports,
             load_source,
             load_time: Duration::ZERO,
+            bytes,
             pre,
         };
         loaded.info = self.read_info(&loaded)?;
@@ -233,6 +237,15 @@ impl Sandbox {
     pub(crate) fn deadline_ticks(&self) -> u64 {
         (self.limits.timeout.as_nanos() / TICK.as_nanos()).max(1) as u64 + 1
     }
+}
+
+/// The root of byzhost's caches: `$BYZHOST_CACHE_DIR`, else `$XDG_CACHE_HOME/byzhost`, else
+/// `~/.cache/byzhost`.
+pub fn cache_base() -> Option<PathBuf> {
+    std::env::var_os("BYZHOST_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("byzhost")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/byzhost")))
 }
 
 /// Reads a component file: a regular file no larger than `cap` bytes.
