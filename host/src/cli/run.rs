@@ -54,103 +54,78 @@ fn with_default(text: &str, key: &str) -> String {
 
 /// Every experiment setting as an optional flag: unset flags take the value of the
 /// `--config` file, else the default. Field names are the setting names, so the flags given
-/// serialize to exactly the TOML keys they override.
+/// serialize to exactly the TOML keys they override (an unset flag to null or, for a
+/// repeatable one, an empty list).
 #[derive(Args, Debug, Serialize)]
 pub struct ExperimentFlags {
     #[arg(long, help = with_default("Total number of nodes, regular and Byzantine", "nodes"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub nodes: Option<usize>,
     #[arg(long, help = with_default("Number of Byzantine nodes, chosen at random", "byzantine"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub byzantine: Option<usize>,
     #[arg(long, help = with_default("Edge probability of the Erdős–Rényi graph", "edge_prob"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub edge_prob: Option<f64>,
     #[arg(long, help = with_default(
         "static | time-varying (new graph each epoch) | complete | ring | edges:PATH (edge-list file, \"a b\" per line)",
         "topology"
     ))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub topology: Option<Topology>,
     #[arg(long, help = with_default("Training epochs (passes of every node over its shard)", "epochs"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub epochs: Option<u32>,
     #[arg(long, help = with_default("Local SGD steps per communication round, τ", "local_steps"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub local_steps: Option<usize>,
     #[arg(long, help = with_default("Mini-batch size", "batch_size"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<usize>,
     #[arg(long, help = with_default("SGD learning rate", "lr"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
     #[arg(long, help = with_default("SGD weight decay", "weight_decay"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
     #[arg(long, help = with_default("Seed of every random choice (graph, Byzantine set, split, init, batches)", "seed"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     #[arg(long, value_name = "WASM", help = with_default("Defense component run by every regular node", "defense"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub defense: Option<PathBuf>,
     #[arg(long, value_name = "WASM|none", help = with_default(
         "Attack component crafting what Byzantine nodes send, or `none` (Byzantine nodes stay silent)",
         "attack"
     ))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub attack: Option<Attack>,
     /// Defense parameter NAME=VALUE (repeatable); see `byzhost inspect`.
     #[arg(long, value_name = "NAME=VALUE")]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub defense_param: Vec<String>,
     /// Attack parameter NAME=VALUE (repeatable).
     #[arg(long, value_name = "NAME=VALUE")]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attack_param: Vec<String>,
     /// Directory of the four IDX files (plain or .gz) [default: $BYZHOST_DATA, else the
     /// embedded Fashion-MNIST subset].
     #[arg(long, value_name = "DIR", env = "BYZHOST_DATA")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<PathBuf>,
     #[arg(long, help = with_default("iid (even random split, the paper's) | dirichlet:ALPHA (label skew)", "partition"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub partition: Option<Partition>,
     #[arg(long, help = with_default("auto (CUDA when present) | cpu | cuda", "device"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<Device>,
     #[arg(long, help = with_default("Evaluate test accuracy every N epochs, and after the last", "eval_every"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub eval_every: Option<u32>,
     #[arg(long, help = with_default("Test images per evaluation, 0 for all (the paper's protocol)", "eval_samples"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub eval_samples: Option<usize>,
     #[arg(long, help = with_default("Mean accuracy for `rounds_to_target` in the summary", "target_accuracy"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub target_accuracy: Option<f64>,
     #[arg(long, help = with_default("When training yields non-finite weights: stop | continue", "on_divergence"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub on_divergence: Option<OnDivergence>,
     #[arg(long, help = with_default("libtorch intra-op threads, 0 for libtorch's default", "threads"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
     #[arg(long, value_name = "PATH", help = with_default(
         "How nodes train: per-node | stacked (all nodes as one computation) | auto (per-node on CPU, stacked on CUDA)",
         "train_path"
     ))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub train_path: Option<TrainPath>,
     #[arg(long, help = with_default(
         "Threads for the defense calls of a round, each with its own sandboxed instance; 0 for one per core. \
          Results do not depend on it",
         "agg_threads"
     ))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub agg_threads: Option<usize>,
     #[arg(long, value_name = "MS", help = with_default("Deadline of one policy call in milliseconds", "policy_timeout_ms"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_timeout_ms: Option<u64>,
     #[arg(long, value_name = "MIB", help = with_default("Linear-memory cap of one policy instance in MiB", "policy_memory_mb"))]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_memory_mb: Option<usize>,
 }
 
@@ -158,9 +133,11 @@ impl ExperimentFlags {
     /// `base` with the flags that were given on top; `None` when none was. A value TOML
     /// cannot hold (an integer past 2⁶³ − 1) is an error naming its flag.
     fn overlay(&self, base: &Experiment) -> Result<Option<Experiment>> {
-        let serde_json::Value::Object(given) = serde_json::to_value(self).context("reading the experiment flags")? else {
+        let serde_json::Value::Object(flags) = serde_json::to_value(self).context("reading the experiment flags")? else {
             unreachable!("flags serialize to an object")
         };
+        let unset = |v: &serde_json::Value| v.is_null() || v.as_array().is_some_and(Vec::is_empty);
+        let given: Vec<_> = flags.into_iter().filter(|(_, v)| !unset(v)).collect();
         if given.is_empty() {
             return Ok(None);
         }

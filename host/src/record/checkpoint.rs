@@ -27,9 +27,7 @@ impl Checkpoint {
         for v in &self.models {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, &bytes).with_context(|| format!("writing checkpoint {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("writing checkpoint {}", path.display()))
+        byzhost_train::files::write_atomically(path, &bytes).with_context(|| format!("writing checkpoint {}", path.display()))
     }
 
     pub fn load(path: &Path) -> Result<Checkpoint> {

@@ -56,11 +56,9 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     serde_json::from_str(&text).map(Some).with_context(|| format!("{} does not hold what byzhost records there", path.display()))
 }
 
-/// Writes `path` whole or not at all: a temporary file beside it, then a rename.
+/// Writes `path` whole or not at all ([`byzhost_train::files::write_atomically`]).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)).with_context(|| format!("writing {}", path.display()))
+    byzhost_train::files::write_atomically(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Where an adopted sweep cell's results came from; `None` when it was not adopted (or the

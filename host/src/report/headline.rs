@@ -44,12 +44,15 @@ fn verdict(claim: Claim, paper: &[f64], measured: &[Option<f64>], labels: &[&str
         return "incomplete".into();
     }
     let gaps: Vec<f64> = measured.iter().zip(paper).map(|(m, p)| m.unwrap_or_default() - p).collect();
-    let (worst, at) = match claim {
-        Claim::Robust => gaps.iter().zip(labels).map(|(&g, &l)| (-g, l)).fold((f64::MIN, ""), |a, b| if b.0 > a.0 { b } else { a }),
-        Claim::Reproduce => gaps.iter().zip(labels).map(|(&g, &l)| (g.abs(), l)).fold((f64::MIN, ""), |a, b| if b.0 > a.0 { b } else { a }),
+    // How far each value falls short: below the paper for a robustness claim, either way
+    // for a number to reproduce. The verdict is about the worst one.
+    let shortfall = |g: f64| match claim {
+        Claim::Robust => -g,
+        Claim::Reproduce => g.abs(),
     };
-    let signed = gaps[labels.iter().position(|l| *l == at).unwrap_or(0)];
-    let direction = if signed < 0.0 { "below" } else { "above" };
+    let worst_at = (0..gaps.len()).max_by(|&a, &b| shortfall(gaps[a]).total_cmp(&shortfall(gaps[b]))).unwrap_or(0);
+    let (worst, at) = (shortfall(gaps[worst_at]), labels[worst_at]);
+    let direction = if gaps[worst_at] < 0.0 { "below" } else { "above" };
     match claim {
         Claim::Robust if worst <= HOLDS_POINTS => "**holds**".into(),
         Claim::Robust if worst <= CLOSE_POINTS => format!("**holds**, up to {worst:.1} points lower ({at})"),

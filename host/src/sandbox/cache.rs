@@ -18,8 +18,7 @@
 //! takes long, and give up at the compile deadline (wasmtime cannot interrupt Cranelift).
 
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -53,7 +52,7 @@ impl std::fmt::Display for LoadSource {
 }
 
 /// What an entry claims to be, checked before its artifact is deserialized.
-#[derive(Serialize, Deserialize, PartialEq, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 struct EntryHeader {
     component_sha256: String,
     engine: String,
@@ -74,17 +73,16 @@ pub fn compile(engine: &Engine, cache_dir: Option<&Path>, subject: &Subject, dea
     };
     let engine_hash = engine_hash(engine);
     let entry = dir.join(format!("{}-{engine_hash}.cwasm", subject.sha256));
-    let expected =
-        |artifact_sha256: String| EntryHeader { component_sha256: subject.sha256.into(), engine: engine_hash.clone(), artifact_sha256 };
     if entry.exists() {
-        match load_entry(engine, &entry, |header| *header == expected(header.artifact_sha256.clone())) {
+        match load_entry(engine, &entry, subject.sha256, &engine_hash) {
             Ok(component) => return Ok((component, LoadSource::Cache)),
             Err(why) => eprintln!("warning: compiled-component cache entry {} {why:#}; compiling again", entry.display()),
         }
     }
     let component = compile_watched(engine, subject, deadline, true)?;
     if let Ok(artifact) = component.serialize() {
-        let header = expected(hex(&Sha256::digest(&artifact)));
+        let header =
+            EntryHeader { component_sha256: subject.sha256.into(), engine: engine_hash, artifact_sha256: hex(&Sha256::digest(&artifact)) };
         if let Err(e) = write_entry(dir, &entry, &header, &artifact) {
             eprintln!("warning: cannot write compiled-component cache entry {}: {e:#}; the next run compiles again", entry.display());
         }
@@ -99,8 +97,9 @@ fn engine_hash(engine: &Engine) -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// Reads and checks an entry; the error says what is wrong with it.
-fn load_entry(engine: &Engine, entry: &Path, header_ok: impl Fn(&EntryHeader) -> bool) -> Result<Component> {
+/// Reads an entry and checks it was written for `component_sha256` by an engine with
+/// `engine_hash`, and that its artifact is intact; the error says what is wrong with it.
+fn load_entry(engine: &Engine, entry: &Path, component_sha256: &str, engine_hash: &str) -> Result<Component> {
     // Far above any artifact of a component under the size cap (a 20 MB Python component
     // compiles to 33 MB), and a bound on what a planted file can make the host read.
     const MAX_ENTRY_BYTES: u64 = 2 << 30;
@@ -110,7 +109,7 @@ fn load_entry(engine: &Engine, entry: &Path, header_ok: impl Fn(&EntryHeader) ->
     let len = u32::from_le_bytes(*len) as usize;
     let (header, artifact) = (rest.get(..len).context("is truncated")?, &rest[len.min(rest.len())..]);
     let header: EntryHeader = serde_json::from_slice(header).context("has a corrupt header")?;
-    if !header_ok(&header) {
+    if header.component_sha256 != component_sha256 || header.engine != engine_hash {
         bail!("was written for component {} by engine {}, not for this one", header.component_sha256, header.engine);
     }
     if hex(&Sha256::digest(artifact)) != header.artifact_sha256 {
@@ -122,9 +121,8 @@ fn load_entry(engine: &Engine, entry: &Path, header_ok: impl Fn(&EntryHeader) ->
     unsafe { Component::deserialize(engine, artifact) }.map_err(anyhow::Error::from).context("is refused by wasmtime")
 }
 
-/// Writes an entry atomically: a temporary file of this process and thread, then a rename.
+/// Writes an entry atomically, so readers see a whole entry or none.
 fn write_entry(dir: &Path, entry: &Path, header: &EntryHeader, artifact: &[u8]) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let header = serde_json::to_vec(header)?;
     let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + header.len() + artifact.len());
@@ -132,12 +130,7 @@ fn write_entry(dir: &Path, entry: &Path, header: &EntryHeader, artifact: &[u8]) 
     bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
     bytes.extend_from_slice(&header);
     bytes.extend_from_slice(artifact);
-    let tmp: PathBuf = entry.with_extension(format!("tmp{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
-    let written = std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, entry));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.with_context(|| format!("writing {}", tmp.display()))
+    byzhost_train::files::write_atomically(entry, &bytes).with_context(|| format!("writing {}", entry.display()))
 }
 
 /// Compiles on a worker thread: after [`SLOW_COMPILE_NOTICE`] says what is being compiled

@@ -99,8 +99,6 @@ struct Core<W: World> {
     limits: Limits,
     budget: Arc<MemoryBudget>,
     deadline_ticks: u64,
-    /// Bytes the current call's result should take, quoted when it moves too much.
-    expected_result_bytes: Option<usize>,
     params: Vec<(String, ParamValue)>,
     live: Option<(Store<HostState>, W::Bound)>,
     spare_oracle: Option<Box<dyn LossOracle>>,
@@ -118,7 +116,6 @@ impl<W: World> Core<W> {
             limits: sandbox.limits(),
             budget: sandbox.budget(),
             deadline_ticks: sandbox.deadline_ticks(),
-            expected_result_bytes: None,
             params: Vec::new(),
             live: None,
             spare_oracle: Some(oracle),
@@ -142,9 +139,9 @@ impl<W: World> Core<W> {
         }
     }
 
-    /// Turns a failed call on `store`, which ran for `elapsed`, into a fault class; the
-    /// store is dropped with it.
-    fn classify(&mut self, err: wasmtime::Error, store: Store<HostState>, elapsed: Duration) -> FaultKind {
+    /// Turns a failed call on `store`, which ran for `elapsed` and whose result should take
+    /// `result_bytes`, into a fault class; the store is dropped with it.
+    fn classify(&mut self, err: wasmtime::Error, store: Store<HostState>, elapsed: Duration, result_bytes: Option<usize>) -> FaultKind {
         let state = store.into_data();
         let (memory_refused, budget_refused, in_host) = (state.memory_refused, state.budget_refused, state.deadline_hit_in_host);
         let (oracle, last_log) = state.into_parts();
@@ -162,7 +159,7 @@ impl<W: World> Core<W> {
         let chain = format!("{err:#}");
         // wasmtime's own words for its per-call limit on data lifted out of the guest.
         if chain.contains("fuel allocated for hostcalls has been exhausted") {
-            return FaultKind::TransferLimit { limit: self.limits.transfer_bytes, expected: self.expected_result_bytes.take() };
+            return FaultKind::TransferLimit { limit: self.limits.transfer_bytes, expected: result_bytes };
         }
         match err.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => timeout(),
@@ -188,7 +185,7 @@ impl<W: World> Core<W> {
         match W::instantiate(&self.pre, &mut store) {
             Ok(bound) => self.live = Some((store, bound)),
             Err(e) => {
-                let kind = self.classify(e, store, started.elapsed());
+                let kind = self.classify(e, store, started.elapsed(), None);
                 return Err(self.fault(call, round, kind));
             }
         }
@@ -201,15 +198,17 @@ impl<W: World> Core<W> {
         Ok(())
     }
 
-    /// Runs one export under the deadline and classifies whatever goes wrong.
+    /// Runs one export under the deadline and classifies whatever goes wrong; `result_bytes`,
+    /// what its result should take, is quoted when the call moves too much.
     fn call<R>(
         &mut self,
         call: &'static str,
         round: Option<u64>,
+        result_bytes: Option<usize>,
         f: impl FnOnce(&W::Bound, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, PolicyError> {
         let node = self.node;
-        self.call_for(call, node, round, f)
+        self.call_for(call, node, round, result_bytes, f)
     }
 
     /// [`Core::call`] on behalf of `node` (an instance may serve several nodes).
@@ -218,6 +217,7 @@ impl<W: World> Core<W> {
         call: &'static str,
         node: Option<u32>,
         round: Option<u64>,
+        result_bytes: Option<usize>,
         f: impl FnOnce(&W::Bound, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, PolicyError> {
         self.ensure_live(call, round)?;
@@ -225,27 +225,24 @@ impl<W: World> Core<W> {
         store.data_mut().begin_call(node, round.unwrap_or(0));
         store.set_epoch_deadline(self.deadline_ticks);
         let started = Instant::now();
-        let outcome = f(bound, store);
-        let expected = self.expected_result_bytes.take();
-        match outcome {
+        match f(bound, store) {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(msg)) => Err(self.fault_at(call, node, round, FaultKind::Rejected(text::sanitize(&msg, text::LINE_MAX_BYTES)))),
             Err(e) => {
                 let (store, _) = self.live.take().expect("the call ran on a live instance");
-                self.expected_result_bytes = expected;
-                let kind = self.classify(e, store, started.elapsed());
+                let kind = self.classify(e, store, started.elapsed(), result_bytes);
                 Err(self.fault_at(call, node, round, kind))
             }
         }
     }
 
     fn info(&mut self) -> Result<PolicyInfo, PolicyError> {
-        self.call("info", None, |b, s| W::info(b, s).map(Ok)).map(bindings::info_from_wit)
+        self.call("info", None, None, |b, s| W::info(b, s).map(Ok)).map(bindings::info_from_wit)
     }
 
     fn configure(&mut self, params: &[(String, ParamValue)], round: Option<u64>) -> Result<(), PolicyError> {
         let wit = bindings::params_to_wit(params);
-        self.call("configure", round, |b, s| W::configure(b, s, &wit))?;
+        self.call("configure", round, None, |b, s| W::configure(b, s, &wit))?;
         self.params = params.to_vec();
         Ok(())
     }
@@ -303,9 +300,10 @@ impl DefenseInstance {
     pub fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32]) -> Result<Vec<f32>, PolicyError> {
         let wctx = bindings::context_to_wit(ctx);
         let (node, round) = (Some(ctx.node), Some(ctx.round));
-        self.0.expected_result_bytes = Some(ctx.dim as usize * 4);
-        let out =
-            self.0.call_for("aggregate", node, round, |b, s| b.byz_policy_defense().call_aggregate(s, &wctx, prev, local, received))?;
+        let result_bytes = Some(ctx.dim as usize * 4);
+        let out = self.0.call_for("aggregate", node, round, result_bytes, |b, s| {
+            b.byz_policy_defense().call_aggregate(s, &wctx, prev, local, received)
+        })?;
         let dim = ctx.dim as usize;
         if out.len() != dim {
             self.0.poison();
@@ -342,8 +340,8 @@ impl AttackInstance {
     pub fn craft(&mut self, ctx: &AttackContext, honest: &[f32]) -> Result<Crafted, PolicyError> {
         let wctx = bindings::attack_context_to_wit(ctx);
         let round = Some(ctx.round);
-        self.0.expected_result_bytes = Some(ctx.pair_count().max(ctx.byzantine.len()) * ctx.dim as usize * 4);
-        let out = self.0.call("craft", round, |b, s| b.byz_policy_attack().call_craft(s, &wctx, honest))?;
+        let result_bytes = Some(ctx.pair_count().max(ctx.byzantine.len()) * ctx.dim as usize * 4);
+        let out = self.0.call("craft", round, result_bytes, |b, s| b.byz_policy_attack().call_craft(s, &wctx, honest))?;
         let crafted = bindings::crafted_from_wit(out);
         let rows = match crafted.mode {
             SendMode::Broadcast => ctx.byzantine.len(),

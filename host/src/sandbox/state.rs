@@ -214,7 +214,8 @@ impl iface::local_data::Host for HostState {
         if count == 0 && candidates.is_empty() {
             return Ok(Ok(Vec::new()));
         }
-        if count == 0 || !candidates.len().is_multiple_of(count) {
+        // Empty candidates with a count would split into models of no values at all.
+        if count == 0 || candidates.is_empty() || !candidates.len().is_multiple_of(count) {
             return Ok(Err(format!("{} values do not split into {count} candidate models", candidates.len())));
         }
         if count > MAX_CANDIDATES_PER_CALL {
@@ -239,5 +240,48 @@ impl iface::local_data::Host for HostState {
             }
         }
         Ok(Ok(losses))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iface::local_data::Host as _;
+    use super::*;
+
+    /// An oracle that answers every candidate with its first value.
+    struct FirstValue;
+
+    impl LossOracle for FirstValue {
+        fn evaluate_loss(&mut self, candidates: &[f32], count: usize) -> Result<Vec<f32>, String> {
+            Ok(candidates.chunks_exact(candidates.len() / count).map(|c| c[0]).collect())
+        }
+    }
+
+    fn state() -> HostState {
+        HostState::new("p".into(), Some(0), 0, &Limits::default(), MemoryBudget::new(1 << 30), Box::new(FirstValue))
+    }
+
+    #[test]
+    fn candidates_that_do_not_split_into_models_are_an_err_not_a_panic() {
+        let mut s = state();
+        for (values, count) in [(vec![], 3), (vec![1.0; 5], 2), (vec![1.0; 4], 0)] {
+            let out = s.evaluate_loss(values, count).expect("no trap");
+            assert!(out.unwrap_err().contains("do not split"));
+        }
+        assert_eq!(s.evaluate_loss(vec![], 0).unwrap(), Ok(vec![]));
+        assert_eq!(s.evaluate_loss(vec![1.0, 2.0, 3.0, 4.0], 2).unwrap(), Ok(vec![1.0, 3.0]));
+    }
+
+    #[test]
+    fn host_work_is_capped_per_call_and_per_policy_call() {
+        let mut s = state();
+        let err = s.evaluate_loss(vec![0.0; MAX_CANDIDATES_PER_CALL + 1], (MAX_CANDIDATES_PER_CALL + 1) as u32).unwrap().unwrap_err();
+        assert!(err.contains("at most 512"), "{err}");
+        for _ in 0..MAX_CANDIDATES_PER_POLICY_CALL / MAX_CANDIDATES_PER_CALL {
+            assert!(s.evaluate_loss(vec![0.0; MAX_CANDIDATES_PER_CALL], MAX_CANDIDATES_PER_CALL as u32).unwrap().is_ok());
+        }
+        assert!(s.evaluate_loss(vec![0.0], 1).unwrap().unwrap_err().contains("budget of 1024"));
+        s.begin_call(Some(0), 1);
+        assert!(s.evaluate_loss(vec![0.0], 1).unwrap().is_ok(), "the budget is per policy call");
     }
 }

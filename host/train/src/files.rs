@@ -5,6 +5,7 @@
 use std::io::Read;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why a file could not be read; every message starts with what the file is for (a flag or
 /// a role) and its path.
@@ -70,6 +71,20 @@ pub fn read_regular(path: &Path, cap: u64, what: &str, hint: &str) -> Result<Vec
     Ok(bytes)
 }
 
+/// Writes `path` whole or not at all: a temporary file beside it, named for this process and
+/// write, then a rename. Readers see the old file or the new one, never a part, and two
+/// processes writing the same path at once cannot interleave their bytes.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}-{}.tmp", std::process::id(), WRITES.fetch_add(1, Ordering::Relaxed)));
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +108,19 @@ mod tests {
         let err = read_regular(&path, 10, "--config", " (raise it with --x)").unwrap_err().to_string();
         assert!(err.ends_with("is 11 bytes, over the cap of 10 bytes (raise it with --x)"), "{err}");
         assert_eq!(read_regular(&path, 11, "--config", "").unwrap().len(), 11);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_atomic_write_replaces_the_file_and_leaves_no_temporary() {
+        let dir = tempfile_dir().join("atomic");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.json");
+        write_atomically(&path, b"one").unwrap();
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file is left behind");
+        assert!(write_atomically(&dir.join("no/such/dir/f"), b"x").is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 
