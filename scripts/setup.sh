@@ -2,7 +2,9 @@
 # Installs what is missing and builds everything; safe to run any number of times.
 #   1. the wasm32-unknown-unknown Rust target (policy components) and rustfmt,
 #   2. libtorch (PyTorch 2.13.0 from PyPI) into a shared cache venv (see scripts/env.sh),
-#   3. the host (release) and every policy and fixture component.
+#   3. a real OCI registry and skopeo for the registry tests (Debian's docker-registry and
+#      skopeo packages, when missing),
+#   4. the host (release) and every policy and fixture component.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,6 +27,16 @@ if [[ ! -f "$marker" ]] || ! "$BYZHOST_TORCH_VENV/bin/python" -c "import torch" 
   "$BYZHOST_TORCH_VENV/bin/pip" install --quiet --disable-pip-version-check "torch==$BYZHOST_TORCH_VERSION"
   touch "$marker"
   source scripts/env.sh
+fi
+
+# The registry tests start Debian's docker-registry (the CNCF distribution server) on
+# loopback and check interoperability with skopeo.
+if ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null; then
+  echo "installing docker-registry and skopeo (Debian packages) for the registry tests"
+  sudo_cmd=""
+  [[ "$(id -u)" == 0 ]] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends docker-registry skopeo >/dev/null
 fi
 
 cargo build --release --quiet -p byzhost

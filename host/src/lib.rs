@@ -11,9 +11,10 @@ pub mod conform;
 pub mod npy_io;
 pub mod policy;
 pub mod record;
+pub mod registry;
 pub mod report;
 pub mod sandbox;
 pub mod settings;
 pub mod sim;
-pub mod store;
+
 pub mod sweep;

@@ -7,6 +7,8 @@ mod data;
 mod hostile;
 mod inspect;
 mod policies;
+mod policy;
+mod registry_server;
 mod run;
 mod support;
 mod sweep;

@@ -15,12 +15,13 @@ use clap::Args;
 use super::SandboxArgs;
 use crate::npy_io::{read_f32, write_f32};
 use crate::policy::{parse_params, AttackContext, ByzantineNode, Context, PolicyKind, SendMode};
+use crate::registry::PolicyRef;
 use crate::sandbox::{AttackInstance, DefenseInstance, NoLocalData};
 
 #[derive(Args, Debug)]
 pub struct CallArgs {
-    /// The policy component (.wasm) to invoke.
-    pub policy: PathBuf,
+    /// The policy to invoke: a .wasm file, oci://HOST/REPO:TAG (or @sha256:…), or NS:NAME@VERSION.
+    pub policy: PolicyRef,
     /// Defense: the node's model at the start of the round, float32 [d].
     #[arg(long, value_name = "P.npy")]
     pub prev: Option<PathBuf>,
@@ -57,7 +58,7 @@ pub struct CallArgs {
 
 pub fn run(args: CallArgs) -> Result<ExitCode> {
     let sandbox = args.sandbox.sandbox()?;
-    let policy = sandbox.load(&args.policy)?;
+    let policy = args.sandbox.load(&sandbox, &args.policy)?;
     let params = parse_params(&policy.info.params, &args.params).map_err(anyhow::Error::msg).context("--param")?;
     let label = policy.label();
     match policy.kind {

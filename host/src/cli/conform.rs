@@ -2,7 +2,6 @@
 //! prints one line per property; exits 1 when any property fails, so a policy's CI can
 //! gate on it.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -10,11 +9,12 @@ use clap::Args;
 
 use super::SandboxArgs;
 use crate::conform::{self, Report, Status};
+use crate::registry::PolicyRef;
 
 #[derive(Args, Debug)]
 pub struct ConformArgs {
-    /// The policy component (.wasm) to check.
-    pub policy: PathBuf,
+    /// The policy to check: a .wasm file, oci://HOST/REPO:TAG (or @sha256:…), or NS:NAME@VERSION.
+    pub policy: PolicyRef,
     /// Print the report as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -24,7 +24,7 @@ pub struct ConformArgs {
 
 pub fn run(args: ConformArgs) -> Result<ExitCode> {
     let sandbox = args.sandbox.sandbox()?;
-    let report = conform::check(&sandbox, &args.policy);
+    let report = conform::check_loaded(&sandbox, &args.policy.to_string(), || args.sandbox.load(&sandbox, &args.policy));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -1,6 +1,5 @@
 //! `byzhost inspect`: what a policy component is and what it accepts.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -8,11 +7,12 @@ use clap::Args;
 use serde_json::json;
 
 use super::SandboxArgs;
+use crate::registry::PolicyRef;
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// The policy component (.wasm) to describe.
-    pub policy: PathBuf,
+    /// The policy to describe: a .wasm file, oci://HOST/REPO:TAG (or @sha256:…), or NS:NAME@VERSION.
+    pub policy: PolicyRef,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -22,7 +22,7 @@ pub struct InspectArgs {
 
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
     let sandbox = args.sandbox.sandbox()?;
-    let p = sandbox.load(&args.policy)?;
+    let p = args.sandbox.load(&sandbox, &args.policy)?;
     if args.json {
         let report = json!({
             "file": p.path,

@@ -4,6 +4,7 @@ mod call;
 mod conform;
 mod data;
 mod inspect;
+mod policy;
 mod report;
 mod run;
 mod sweep;
@@ -12,9 +13,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::policy::PolicyKind;
+use crate::registry::{PolicyRef, Registry, Resolved, Transport};
 use crate::sandbox::{
     Limits, Sandbox, DEFAULT_COMPILE_TIMEOUT_S, DEFAULT_COMPONENT_MB, DEFAULT_POLICY_MEMORY_MB, DEFAULT_POLICY_TIMEOUT_MS,
 };
@@ -50,6 +53,10 @@ pub enum Command {
     /// Render figures (PNG, SVG) and Markdown tables from sweep directories, with the
     /// reference paper's numbers beside the measured ones.
     Report(report::ReportArgs),
+    /// Publish policies to OCI registries and fetch them: push, pull, tags. See
+    /// docs/publishing.md.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Datasets: download the canonical Fashion-MNIST files.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -71,6 +78,65 @@ pub struct SandboxArgs {
     pub resources: ResourceArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How policies named by reference (`oci://…`, `NS:NAME@VERSION`) are fetched.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RegistryArgs {
+    /// Never use the network: references resolve from the policy store (a tag from the
+    /// last pull of it), and one it lacks is an error.
+    #[arg(long, env = "BYZHOST_OFFLINE")]
+    pub offline: bool,
+    /// A registry (HOST[:PORT]) spoken to over plain HTTP; loopback registries always are
+    /// (repeatable).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+    /// Registry user name, with the password read from stdin; otherwise Docker's
+    /// credentials (`docker login`), else anonymous.
+    #[arg(long, value_name = "USER", requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the registry password (or token) from stdin; needs --username.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+}
+
+impl RegistryArgs {
+    /// The transport these flags describe (reads the password from stdin when asked).
+    pub fn transport(&self) -> Result<Transport> {
+        let credentials = match &self.username {
+            Some(user) => {
+                let mut password = String::new();
+                std::io::stdin().read_line(&mut password).map_err(|e| anyhow::anyhow!("--password-stdin: {e}"))?;
+                let password = password.trim_end_matches(['\n', '\r']).to_string();
+                if password.is_empty() {
+                    anyhow::bail!("--password-stdin: stdin held no password");
+                }
+                Some((user.clone(), password))
+            }
+            None => None,
+        };
+        Ok(Transport { offline: self.offline, insecure: self.insecure_registry.clone(), credentials })
+    }
+
+    /// The policy registry client over the default store, accepting components up to
+    /// `max_component` bytes.
+    pub fn registry(&self, max_component: u64) -> Result<Registry> {
+        Registry::open(self.transport()?, max_component)
+    }
+
+    /// These flags as arguments of another byzhost command (a sweep's cells).
+    pub fn as_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = Vec::new();
+        if self.offline {
+            args.push("--offline".into());
+        }
+        for host in &self.insecure_registry {
+            args.extend(["--insecure-registry".into(), host.clone()]);
+        }
+        args
+    }
 }
 
 /// Bounds on what components and their calls may take from the machine, shared by every
@@ -113,6 +179,30 @@ impl SandboxArgs {
     pub fn sandbox(&self) -> Result<Sandbox> {
         build_sandbox(self.policy_timeout_ms, self.policy_memory_mb, &self.resources, &self.cache)
     }
+
+    /// Loads the policy `reference` names, any kind.
+    pub fn load(&self, sandbox: &Sandbox, reference: &PolicyRef) -> Result<std::sync::Arc<crate::sandbox::LoadedPolicy>> {
+        Ok(load_policy(sandbox, reference, None, "policy", &self.registry, &self.resources)?.policy)
+    }
+}
+
+/// Loads the policy `reference` names as `role`: a file directly, anything else through
+/// the policy store and its registry. `flag` names the reference's origin in errors.
+pub fn load_policy(
+    sandbox: &Sandbox,
+    reference: &PolicyRef,
+    role: Option<PolicyKind>,
+    flag: &str,
+    registry: &RegistryArgs,
+    resources: &ResourceArgs,
+) -> Result<Resolved> {
+    match reference {
+        PolicyRef::File(path) => {
+            let policy = sandbox.load(path).with_context(|| flag.to_string())?;
+            Ok(Resolved { policy, origin: None, pin: None })
+        }
+        _ => registry.registry(resources.max_component_mb << 20)?.load(sandbox, reference, role, flag),
+    }
 }
 
 /// Creates the sandbox after checking the limits.
@@ -142,6 +232,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Conform(args) => conform::run(args),
         Command::Run(args) => run::run(*args),
         Command::Data(cmd) => data::run(cmd),
+        Command::Policy(cmd) => policy::run(cmd),
         Command::Sweep(args) => sweep::run(args),
         Command::Report(args) => report::run(args),
     }

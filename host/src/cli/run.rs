@@ -10,13 +10,13 @@ use clap::Args;
 
 use serde::Serialize;
 
-use super::{build_sandbox, CacheArgs, ResourceArgs};
+use super::{build_sandbox, load_policy, CacheArgs, RegistryArgs, ResourceArgs};
 use crate::record::{self, check_out_contents, check_out_dir, files, RecordedPolicies, RecordedPolicy, Role, RunDir};
+use crate::registry::{OciRef, PolicyRef, Resolved, Selector, Store};
 use crate::sandbox::{LoadedPolicy, Sandbox};
 use crate::settings::{Attack, Device, Experiment, OnDivergence, Partition, Topology, TrainPath};
 use crate::sim::engine::Simulation;
 use crate::sim::progress::Progress;
-use crate::store::Store;
 
 /// `byzhost run`'s own flags, and every experiment flag.
 #[derive(Args, Debug)]
@@ -41,6 +41,8 @@ pub struct RunArgs {
     pub resources: ResourceArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `text` followed by the default of the experiment setting `key`, so that every default
@@ -81,10 +83,13 @@ pub struct ExperimentFlags {
     pub weight_decay: Option<f64>,
     #[arg(long, help = with_default("Seed of every random choice (graph, Byzantine set, split, init, batches)", "seed"))]
     pub seed: Option<u64>,
-    #[arg(long, value_name = "WASM", help = with_default("Defense component run by every regular node", "defense"))]
-    pub defense: Option<PathBuf>,
-    #[arg(long, value_name = "WASM|none", help = with_default(
-        "Attack component crafting what Byzantine nodes send, or `none` (Byzantine nodes stay silent)",
+    #[arg(long, value_name = "REF", help = with_default(
+        "Defense run by every regular node: a .wasm file, oci://HOST[:PORT]/REPO:TAG (or @sha256:…), or NS:NAME@VERSION",
+        "defense"
+    ))]
+    pub defense: Option<PolicyRef>,
+    #[arg(long, value_name = "REF|none", help = with_default(
+        "Attack crafting what Byzantine nodes send (a reference as for --defense), or `none` (Byzantine nodes stay silent)",
         "attack"
     ))]
     pub attack: Option<Attack>,
@@ -179,22 +184,29 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
 
     let sandbox = build_sandbox(exp.policy_timeout_ms, exp.policy_memory_mb, &args.resources, &args.cache)?;
-    let mut defense = sandbox.load(&exp.defense).context("--defense")?;
-    let mut attack = exp.attack_path().map(|p| sandbox.load(&p).context("--attack")).transpose()?;
-    if defense.kind != crate::policy::PolicyKind::Defense {
-        bail!("--defense {} is an attack, not a defense", exp.defense.display());
-    }
-    if let Some(a) = &attack {
-        if a.kind != crate::policy::PolicyKind::Attack {
-            bail!("--attack {} is a defense, not an attack", a.path.display());
+    let recorded = if args.resume { record::read_policies(&out)? } else { None };
+    let load = |role: Role, reference: &PolicyRef| -> Result<Resolved> {
+        // A resumed run fetches a registry policy by the digest it recorded, not by a tag
+        // that may have moved since.
+        let reference = recorded.as_ref().and_then(|r| r.get(role)).and_then(pinned_reference).unwrap_or_else(|| reference.clone());
+        let resolved = load_policy(&sandbox, &reference, Some(role.kind()), role.flag(), &args.registry, &args.resources)?;
+        if resolved.policy.kind != role.kind() {
+            bail!("{} {reference} is {}, not {}", role.flag(), resolved.policy.kind, role.kind());
         }
-    }
+        Ok(resolved)
+    };
+    let mut defense = load(Role::Defense, &exp.defense)?;
+    let mut attack = exp.attack_ref().map(|r| load(Role::Attack, r)).transpose()?;
     let store = open_store();
     if args.resume {
-        let recorded = record::read_policies(&out)?;
-        defense = recorded_build(&out, recorded.as_ref(), &sandbox, store.as_ref(), Role::Defense, defense)?;
-        attack = attack.map(|a| recorded_build(&out, recorded.as_ref(), &sandbox, store.as_ref(), Role::Attack, a)).transpose()?;
+        defense.policy = recorded_build(&out, recorded.as_ref(), &sandbox, store.as_ref(), Role::Defense, defense.policy)?;
+        if let Some(a) = attack.as_mut() {
+            a.policy = recorded_build(&out, recorded.as_ref(), &sandbox, store.as_ref(), Role::Attack, a.policy.clone())?;
+        }
     }
+    let (defense_resolved, attack_resolved) = (defense, attack);
+    let defense = defense_resolved.policy.clone();
+    let attack = attack_resolved.as_ref().map(|a| a.policy.clone());
 
     let mut sim = Simulation::new(&exp, &sandbox, &defense, attack.as_deref())?;
     for w in sim.warnings() {
@@ -205,8 +217,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // this one loaded its data and policies.
     check_out_contents(&out, args.resume)?;
     if !args.resume {
-        let pin = |p: &LoadedPolicy| pinned(store.as_ref(), p);
-        dir.start(&exp, &RecordedPolicies { defense: pin(&defense), attack: attack.as_deref().map(pin) })?;
+        let pin = |r: &Resolved| pinned(store.as_ref(), r);
+        dir.start(&exp, &RecordedPolicies { defense: pin(&defense_resolved), attack: attack_resolved.as_ref().map(pin) })?;
     }
     if !args.quiet {
         eprintln!(
@@ -265,20 +277,35 @@ fn open_store() -> Option<Store> {
         .ok()
 }
 
-/// What `policies.json` records of `p`, after storing its bytes in the policy store.
-fn pinned(store: Option<&Store>, p: &LoadedPolicy) -> RecordedPolicy {
-    let pin = store.and_then(|s| {
-        s.put_component(p, &p.bytes).map_err(|e| eprintln!("warning: {} was not stored in the policy store: {e:#}", p.path.display())).ok()
+/// What `policies.json` records of a policy: for a file, after storing its bytes in the
+/// policy store; for a registry policy, where it came from and the digests it was verified by.
+fn pinned(store: Option<&Store>, resolved: &Resolved) -> RecordedPolicy {
+    let p = &resolved.policy;
+    let pin = resolved.pin.clone().or_else(|| {
+        store.and_then(|s| {
+            s.put_component(p, &p.bytes)
+                .map_err(|e| eprintln!("warning: {} was not stored in the policy store: {e:#}", p.path.display()))
+                .ok()
+        })
     });
     RecordedPolicy {
         file: p.path.clone(),
         manifest_digest: pin.as_ref().map(|p| p.manifest_digest.clone()),
         name: p.info.name.clone(),
+        registry: resolved.origin.as_ref().map(|o| o.registry.clone()),
+        repository: resolved.origin.as_ref().map(|o| o.repository.clone()),
         sha256: p.sha256.clone(),
         size_bytes: pin.as_ref().map(|p| p.size),
         version: p.info.version.clone(),
         world: pin.map(|p| p.world),
     }
+}
+
+/// The digest reference of a policy the record says came from a registry.
+fn pinned_reference(build: &RecordedPolicy) -> Option<PolicyRef> {
+    let (registry, repository, digest) = (build.registry.as_ref()?, build.repository.as_ref()?, build.manifest_digest.as_ref()?);
+    let selector = Selector::Digest(digest.clone());
+    Some(PolicyRef::Oci(OciRef { registry: registry.clone(), repository: repository.clone(), selector }))
 }
 
 /// The build a resumed run continues with: the one its earlier epochs ran, whose sha256

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 
+use super::RegistryArgs;
 use crate::record::{self, IndexedCell, RunState, SweepIndex};
+use crate::sweep::lock;
 use crate::sweep::runner::{run_cells, SweepOptions};
 use crate::sweep::Grid;
 
@@ -48,6 +50,12 @@ pub struct SweepArgs {
     /// List the cells and their state without running anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Check every registry tag against `policies.lock` in --out and refuse one that now
+    /// resolves to a different digest (or is not locked yet), instead of using the lock.
+    #[arg(long)]
+    pub locked: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Extra arguments passed to every `byzhost run`, e.g. `--threads 1`.
     #[arg(last = true)]
     pub run_args: Vec<String>,
@@ -93,7 +101,9 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
             args.run_args.join(" ")
         );
     }
-    let reuse = crate::sweep::reuse::Matcher::new(&args.reuse)?;
+    let registry = lock::lock_policies(&cells, &out, &args.registry, args.locked, args.dry_run)?;
+    let lock_file = registry.as_ref().filter(|r| r.lock.is_some()).map(|_| out.join(crate::registry::lock::LOCK_FILE));
+    let reuse = crate::sweep::reuse::Matcher::new(&args.reuse, registry)?;
     if args.dry_run {
         print_plan(&cells, &out, &reuse)?;
         return Ok(ExitCode::SUCCESS);
@@ -115,7 +125,15 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
     let chosen: Vec<_> = if args.only.is_empty() { cells } else { cells.into_iter().filter(|c| args.only.contains(&c.label)).collect() };
     let outcomes = run_cells(
         &chosen,
-        &SweepOptions { out: out.clone(), jobs: args.jobs, retry_failed: args.retry_failed, run_args: args.run_args, reuse },
+        &SweepOptions {
+            out: out.clone(),
+            jobs: args.jobs,
+            retry_failed: args.retry_failed,
+            run_args: args.run_args,
+            registry_args: args.registry.as_args(),
+            lock: lock_file,
+            reuse,
+        },
     )?;
     Ok(print_outcomes(&outcomes, &out))
 }

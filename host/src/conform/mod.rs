@@ -282,9 +282,18 @@ impl Probe<'_> {
 /// Loads the component at `path` and checks every property that applies to its kind.
 /// A component that does not load fails `info-well-formed` with the loader's reason.
 pub fn check(sandbox: &Sandbox, path: &Path) -> Report {
+    check_loaded(sandbox, &path.display().to_string(), || sandbox.load(path))
+}
+
+/// [`check`] of the policy `load` gives, named `name` (a file or a reference) in the report.
+pub fn check_loaded(
+    sandbox: &Sandbox,
+    name: &str,
+    load: impl FnOnce() -> anyhow::Result<std::sync::Arc<crate::sandbox::LoadedPolicy>>,
+) -> Report {
     let limits = sandbox.limits();
     let mut report = Report {
-        file: path.display().to_string(),
+        file: name.to_string(),
         name: String::new(),
         version: String::new(),
         kind: None,
@@ -294,7 +303,7 @@ pub fn check(sandbox: &Sandbox, path: &Path) -> Report {
         properties: Vec::new(),
     };
     let started = Instant::now();
-    let policy = match sandbox.load(path) {
+    let policy = match load() {
         Ok(policy) => policy,
         Err(e) => {
             let reason = format!("the component does not load: {e:#}");

@@ -152,15 +152,21 @@ pub struct RecordedPolicies {
     pub defense: RecordedPolicy,
 }
 
-/// One component build: where it was loaded from, what it says it is, and its sha256; from
-/// runs that pinned it in the policy store (`crate::store`), also its manifest digest, size
-/// and target world.
+/// One component build: how it was named, what it says it is, and its sha256; from runs
+/// that pinned it in the policy store (`crate::registry::store`), also its manifest digest,
+/// size and target world, and for one fetched from a registry, the registry and repository.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RecordedPolicy {
+    /// The policy as named: a file path, or a reference (`oci://…`, `NS:NAME@VERSION`) as given.
     pub file: PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_digest: Option<String>,
     pub name: String,
+    /// `HOST[:PORT]` of the registry it was fetched from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
     /// The sha256 of the component's bytes (the artifact's layer).
     pub sha256: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,6 +191,23 @@ impl RecordedPolicies {
 pub enum Role {
     Defense,
     Attack,
+}
+
+impl Role {
+    pub fn kind(self) -> crate::policy::PolicyKind {
+        match self {
+            Role::Defense => crate::policy::PolicyKind::Defense,
+            Role::Attack => crate::policy::PolicyKind::Attack,
+        }
+    }
+
+    /// The flag that names this role's policy.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Role::Defense => "--defense",
+            Role::Attack => "--attack",
+        }
+    }
 }
 
 impl Role {

@@ -7,6 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use crate::registry::PolicyRef;
+
 /// Implements `FromStr`, `Display` and string serde for an enum of plain keywords.
 macro_rules! keyword_setting {
     ($(#[$meta:meta])* $name:ident, $flag:literal, { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
@@ -199,14 +201,14 @@ impl From<Partition> for byzhost_train::partition::Partition {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Attack {
     None,
-    Component(PathBuf),
+    Component(PolicyRef),
 }
 
 impl Attack {
-    pub fn path(&self) -> Option<&PathBuf> {
+    pub fn reference(&self) -> Option<&PolicyRef> {
         match self {
             Attack::None => None,
-            Attack::Component(path) => Some(path),
+            Attack::Component(reference) => Some(reference),
         }
     }
 }
@@ -217,7 +219,7 @@ impl FromStr for Attack {
         // Records written before this type spelled "no attack" as an empty string too.
         Ok(match s {
             "none" | "" => Attack::None,
-            path => Attack::Component(PathBuf::from(path)),
+            reference => Attack::Component(reference.parse()?),
         })
     }
 }
@@ -226,7 +228,7 @@ impl fmt::Display for Attack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Attack::None => f.write_str("none"),
-            Attack::Component(path) => write!(f, "{}", path.display()),
+            Attack::Component(reference) => write!(f, "{reference}"),
         }
     }
 }
@@ -251,7 +253,7 @@ mod tests {
         round_trips::<OnDivergence>(OnDivergence::SPELLINGS);
         round_trips::<Topology>(&["static", "time-varying", "complete", "ring", "edges:g.txt"]);
         round_trips::<Partition>(&["iid", "dirichlet:0.5"]);
-        round_trips::<Attack>(&["none", "policies/dlie.wasm"]);
+        round_trips::<Attack>(&["none", "policies/dlie.wasm", "oci://127.0.0.1:5000/byz/dlie:0.1.0", "byz:dlie@0.1.0"]);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use super::choices::{Attack, Device, OnDivergence, Partition, Topology, TrainPath};
+use crate::registry::PolicyRef;
 use crate::sandbox::{DEFAULT_POLICY_MEMORY_MB, DEFAULT_POLICY_TIMEOUT_MS};
 
 /// Most nodes a run may have: the graph and the per-node state grow with n², and the
@@ -39,8 +40,8 @@ pub struct Experiment {
     pub lr: f64,
     pub weight_decay: f64,
     pub seed: u64,
-    /// Defense component (.wasm).
-    pub defense: PathBuf,
+    /// Defense component: a .wasm file, an `oci://` reference or a package name.
+    pub defense: PolicyRef,
     pub attack: Attack,
     /// `NAME=VALUE` parameters for the defense's `configure`.
     pub defense_param: Vec<String>,
@@ -81,7 +82,7 @@ impl Default for Experiment {
             lr: 0.1,
             weight_decay: 5e-4,
             seed: 0,
-            defense: PathBuf::from("policies/dpsgd.wasm"),
+            defense: PolicyRef::File(PathBuf::from("policies/dpsgd.wasm")),
             attack: Attack::None,
             defense_param: Vec::new(),
             attack_param: Vec::new(),
@@ -113,9 +114,9 @@ impl Experiment {
         toml::to_string_pretty(self).expect("an experiment serializes to TOML")
     }
 
-    /// The attack path, or `None` for `none`.
-    pub fn attack_path(&self) -> Option<PathBuf> {
-        self.attack.path().cloned()
+    /// The attack's reference, or `None` for `none`.
+    pub fn attack_ref(&self) -> Option<&PolicyRef> {
+        self.attack.reference()
     }
 
     /// The default of `key` (a field name) as its flag's help text shows it; `None` for a
@@ -169,18 +170,9 @@ impl Experiment {
         if !(0.0..=1.0).contains(&self.target_accuracy) {
             bail!("--target-accuracy is a fraction in [0, 1], got {}", self.target_accuracy);
         }
-        use byzhost_train::files::{regular_file_size, FileError};
-        match regular_file_size(&self.defense, "--defense") {
-            Err(FileError::Missing { .. }) => {
-                bail!("--defense: policy file {} does not exist (build the policies with scripts/setup.sh)", self.defense.display())
-            }
-            other => other.map(drop)?,
-        }
-        if let Some(a) = self.attack_path() {
-            match regular_file_size(&a, "--attack") {
-                Err(FileError::Missing { .. }) => bail!("--attack: policy file {} does not exist (or pass --attack none)", a.display()),
-                other => other.map(drop)?,
-            }
+        check_policy_file(&self.defense, "--defense", "build the policies with scripts/setup.sh")?;
+        if let Some(a) = self.attack_ref() {
+            check_policy_file(a, "--attack", "or pass --attack none")?;
         }
         if let Some(d) = &self.data {
             if !d.is_dir() {
@@ -188,6 +180,17 @@ impl Experiment {
             }
         }
         Ok(())
+    }
+}
+
+/// A policy named by a file must be a regular file that exists; references are checked
+/// when they are fetched.
+fn check_policy_file(reference: &PolicyRef, flag: &str, hint: &str) -> Result<()> {
+    use byzhost_train::files::{regular_file_size, FileError};
+    let Some(path) = reference.file() else { return Ok(()) };
+    match regular_file_size(path, flag) {
+        Err(FileError::Missing { .. }) => bail!("{flag}: policy file {} does not exist ({hint})", path.display()),
+        other => other.map(drop).map_err(Into::into),
     }
 }
 
@@ -234,7 +237,7 @@ mod tests {
         check(|e| e.edge_prob = 0.0, "--edge-prob");
         check(|e| e.edge_prob = 1.5, "--edge-prob");
         check(|e| e.local_steps = 0, "--local-steps");
-        check(|e| e.defense = "missing.wasm".into(), "--defense");
+        check(|e| e.defense = "missing.wasm".parse().unwrap(), "--defense");
         check(|e| e.threads = 100_000, "--threads");
         check(|e| e.agg_threads = 100_000, "--agg-threads");
         check(|e| e.nodes = 1_000_000_000, "--nodes");
@@ -244,7 +247,7 @@ mod tests {
     #[test]
     fn a_device_given_as_a_policy_is_not_called_missing() {
         let mut e = Experiment::default();
-        e.defense = "/dev/zero".into();
+        e.defense = "/dev/zero".parse().unwrap();
         let msg = e.validate().unwrap_err().to_string();
         assert!(msg.contains("--defense: /dev/zero is a character device, not a regular file"), "{msg}");
     }

@@ -1,6 +1,7 @@
 //! Sweeps: expanding an experiment grid into cells and running them resumably.
 
 pub mod grid;
+pub mod lock;
 pub mod reuse;
 pub mod runner;
 

@@ -20,6 +20,7 @@ use anyhow::{Context as _, Result};
 use super::grid::Cell;
 use crate::policy::{parse_params, ParamValue};
 use crate::record::{self, files, run_state, RecordedPolicies, ReuseOrigin, Role, RunState};
+use crate::registry::{PolicyRef, Registry};
 use crate::sandbox::{Limits, LoadedPolicy, Sandbox};
 use crate::settings::Experiment;
 
@@ -37,18 +38,19 @@ pub struct Donor {
 
 /// Finds, for a cell, a finished run it may adopt. Policies are loaded (to learn their
 /// sha256 and parameter defaults) only for cells whose other settings match a run.
-#[derive(Default)]
 pub struct Matcher {
     donors: Vec<Donor>,
     sandbox: OnceCell<Sandbox>,
-    loaded: RefCell<HashMap<PathBuf, Arc<LoadedPolicy>>>,
+    loaded: RefCell<HashMap<String, Arc<LoadedPolicy>>>,
+    /// Fetches registry policies by the sweep's locked digests.
+    registry: Option<Registry>,
 }
 
 impl Matcher {
     /// Finished runs under each `--reuse` folder: the folder itself when it is a run
     /// directory, else each of its subfolders that is one (a sweep's output). Unfinished or
     /// unreadable runs are passed over; a folder that does not exist is an error.
-    pub fn new(dirs: &[PathBuf]) -> Result<Matcher> {
+    pub fn new(dirs: &[PathBuf], registry: Option<Registry>) -> Result<Matcher> {
         let mut donors = Vec::new();
         for dir in dirs {
             if !dir.is_dir() {
@@ -66,7 +68,7 @@ impl Matcher {
             subdirs.sort();
             donors.extend(subdirs.iter().filter_map(|d| donor(d)));
         }
-        Ok(Matcher { donors, ..Matcher::default() })
+        Ok(Matcher { donors, sandbox: OnceCell::new(), loaded: RefCell::default(), registry })
     }
 
     /// The run a cell in `state` would adopt: only a cell not yet started adopts one; a cell
@@ -86,7 +88,7 @@ impl Matcher {
             return Ok(None);
         }
         let defense = self.policy(&cell.experiment.defense)?;
-        let attack = cell.experiment.attack_path().map(|p| self.policy(&p)).transpose()?;
+        let attack = cell.experiment.attack_ref().map(|r| self.policy(r)).transpose()?;
         // A parameter the cell's policy would reject means the cell cannot run as written;
         // it is left to run and report that itself.
         let Some(wanted) = effective_params(&defense, attack.as_deref(), &cell.experiment) else { return Ok(None) };
@@ -100,8 +102,9 @@ impl Matcher {
         }))
     }
 
-    fn policy(&self, path: &Path) -> Result<Arc<LoadedPolicy>> {
-        if let Some(p) = self.loaded.borrow().get(path) {
+    fn policy(&self, reference: &PolicyRef) -> Result<Arc<LoadedPolicy>> {
+        let key = reference.to_string();
+        if let Some(p) = self.loaded.borrow().get(&key) {
             return Ok(p.clone());
         }
         if self.sandbox.get().is_none() {
@@ -110,8 +113,13 @@ impl Matcher {
             let _ = self.sandbox.set(Sandbox::new(limits, Sandbox::default_cache_dir())?);
         }
         let sandbox = self.sandbox.get().expect("set above");
-        let loaded = sandbox.load(path).with_context(|| format!("--reuse: loading {} to compare parameters", path.display()))?;
-        self.loaded.borrow_mut().insert(path.to_path_buf(), loaded.clone());
+        let context = || format!("--reuse: loading {reference} to compare parameters");
+        let loaded = match (reference, &self.registry) {
+            (PolicyRef::File(path), _) => sandbox.load(path).with_context(context)?,
+            (_, Some(registry)) => registry.load(sandbox, reference, None, "--reuse").with_context(context)?.policy,
+            (_, None) => anyhow::bail!("--reuse: {reference} names a registry policy, but the sweep resolved none"),
+        };
+        self.loaded.borrow_mut().insert(key, loaded.clone());
         Ok(loaded)
     }
 }

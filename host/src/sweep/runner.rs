@@ -24,6 +24,10 @@ pub struct SweepOptions {
     pub retry_failed: bool,
     /// Extra arguments for every `byzhost run` (cache and limit flags).
     pub run_args: Vec<String>,
+    /// `--offline` and `--insecure-registry`, for every cell, resumed ones included.
+    pub registry_args: Vec<String>,
+    /// The sweep's `policies.lock`, when its cells name registry policies.
+    pub lock: Option<PathBuf>,
     /// Finished runs that cells not yet started may adopt instead of training.
     pub reuse: Matcher,
 }
@@ -144,6 +148,11 @@ fn spawn(exe: &Path, cell: &Cell, state: RunState, opts: &SweepOptions) -> Resul
         // A resumed run takes every setting from its config.toml.
         cmd.args(&opts.run_args);
     }
+    cmd.args(&opts.registry_args);
+    match &opts.lock {
+        Some(path) => cmd.env(crate::registry::lock::LOCK_ENV, path),
+        None => cmd.env_remove(crate::registry::lock::LOCK_ENV),
+    };
     // The cell's config names its data directory; the environment must not override it.
     cmd.env_remove("BYZHOST_DATA").stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
     if opts.jobs > 1 && std::env::var_os(OMP_WAIT_POLICY).is_none() {
