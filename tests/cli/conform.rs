@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use byzhost::conform::PropertyId;
 
+use crate::registry_server::RegistryServer;
 use crate::support::{assert_no_host_panic, component, repo_root, stderr_of, Scratch};
 
 /// Runs `byzhost conform --json` on a component; (exit code, report).
@@ -207,9 +208,9 @@ fn limit_flags_apply_to_the_bounded_cost_property() {
 }
 
 /// examples/README.md, step by step: copy the template, point it at this SDK, build it
-/// with cargo for wasm32, conform it, run it.
+/// with cargo for wasm32, conform it, run it, push it to a registry, run it by reference.
 #[test]
-fn the_template_walkthrough_builds_conforms_and_runs() {
+fn the_template_walkthrough_builds_conforms_pushes_and_runs_by_reference() {
     let s = Scratch::new();
     let crate_dir = s.path("my-median");
     copy_dir(&repo_root().join("examples/template-median"), &crate_dir);
@@ -255,6 +256,33 @@ fn the_template_walkthrough_builds_conforms_and_runs() {
         .unwrap();
     assert!(run.status.success(), "byzhost run with the template failed:\n{}", stderr_of(&run));
     assert!(s.path("run/summary.json").is_file());
+
+    // 8. Publish it (to a registry on loopback, as the walk-through starts one).
+    let registry = RegistryServer::start();
+    let reference = registry.reference("lab/my-median:0.1.0");
+    let push = s.byzhost().args(["policy", "push"]).arg(&wasm).arg(&reference).env("DOCKER_CONFIG", s.path("docker")).output().unwrap();
+    assert!(push.status.success(), "byzhost policy push failed:\n{}", stderr_of(&push));
+    let digest = String::from_utf8(push.stdout).unwrap().trim().to_string();
+
+    // 9. Run it by reference, from a machine that has never seen the file.
+    let colleague = Scratch::new();
+    let run = colleague
+        .byzhost()
+        .args(["run", "--defense", &reference])
+        .args(["--nodes", "5", "--byzantine", "1", "--topology", "complete", "--epochs", "1"])
+        .args(["--batch-size", "200", "--eval-samples", "200", "--device", "cpu", "--quiet", "--out"])
+        .arg(colleague.path("run"))
+        .env("DOCKER_CONFIG", colleague.path("docker"))
+        .env_remove("BYZHOST_DATA")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "byzhost run by reference failed:\n{}", stderr_of(&run));
+    let policies: Value = serde_json::from_str(&std::fs::read_to_string(colleague.path("run/policies.json")).unwrap()).unwrap();
+    assert_eq!(policies["defense"]["manifest_digest"], digest.as_str());
+    assert_eq!(policies["defense"]["file"], reference.as_str());
+    let summaries = [s.path("run/summary.json"), colleague.path("run/summary.json")]
+        .map(|p| serde_json::from_str::<Value>(&std::fs::read_to_string(p).unwrap()).unwrap()["best_accuracy"].clone());
+    assert_eq!(summaries[0], summaries[1], "the same bytes, the same result");
 }
 
 fn copy_dir(from: &Path, to: &Path) {

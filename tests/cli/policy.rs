@@ -75,7 +75,7 @@ fn outcome(dir: &Path) -> Vec<Value> {
         .map(|l| {
             let mut m: Value = serde_json::from_str(l).unwrap();
             let m = m.as_object_mut().unwrap();
-            m.retain(|k, _| !k.contains("time") && !k.ends_with("_s") && !k.contains("rss"));
+            m.retain(|k, _| !k.contains("time") && !k.contains("_ms") && !k.ends_with("_s"));
             Value::Object(m.clone())
         })
         .collect()

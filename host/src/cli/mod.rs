@@ -87,7 +87,7 @@ pub struct SandboxArgs {
 pub struct RegistryArgs {
     /// Never use the network: references resolve from the policy store (a tag from the
     /// last pull of it), and one it lacks is an error.
-    #[arg(long, env = "BYZHOST_OFFLINE")]
+    #[arg(long, env = "BYZHOST_OFFLINE", value_parser = clap::builder::BoolishValueParser::new())]
     pub offline: bool,
     /// A registry (HOST[:PORT]) spoken to over plain HTTP; loopback registries always are
     /// (repeatable).
@@ -100,24 +100,32 @@ pub struct RegistryArgs {
     /// Read the registry password (or token) from stdin; needs --username.
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
+    /// The password once read: stdin is read once, however many policies a command fetches.
+    #[arg(skip)]
+    password: std::sync::OnceLock<String>,
 }
 
 impl RegistryArgs {
-    /// The transport these flags describe (reads the password from stdin when asked).
+    /// The transport these flags describe (reads the password from stdin the first time).
     pub fn transport(&self) -> Result<Transport> {
         let credentials = match &self.username {
-            Some(user) => {
-                let mut password = String::new();
-                std::io::stdin().read_line(&mut password).map_err(|e| anyhow::anyhow!("--password-stdin: {e}"))?;
-                let password = password.trim_end_matches(['\n', '\r']).to_string();
-                if password.is_empty() {
-                    anyhow::bail!("--password-stdin: stdin held no password");
-                }
-                Some((user.clone(), password))
-            }
+            Some(user) => Some((user.clone(), self.password()?)),
             None => None,
         };
         Ok(Transport { offline: self.offline, insecure: self.insecure_registry.clone(), credentials })
+    }
+
+    fn password(&self) -> Result<String> {
+        if let Some(p) = self.password.get() {
+            return Ok(p.clone());
+        }
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| anyhow::anyhow!("--password-stdin: {e}"))?;
+        let password = line.trim_end_matches(['\n', '\r']).to_string();
+        if password.is_empty() {
+            anyhow::bail!("--password-stdin: stdin held no password");
+        }
+        Ok(self.password.get_or_init(|| password).clone())
     }
 
     /// The policy registry client over the default store, accepting components up to

@@ -98,13 +98,12 @@ fn push(args: PushArgs) -> Result<ExitCode> {
     annotations.extend(args.revision.map(|r| ("org.opencontainers.image.revision".to_string(), r)));
     let artifact = Artifact::build(&policy, &policy.bytes, annotations)?;
     let started = Instant::now();
-    let transport = args.sandbox.registry.transport()?;
-    let remote = Remote::connect(&target, &transport, oci_client::RegistryOperation::Push)?;
+    let registry = args.sandbox.registry.registry(args.sandbox.resources.max_component_mb << 20)?;
+    let remote = Remote::connect(&target, &registry.transport, oci_client::RegistryOperation::Push)?;
     remote.push_blob(&artifact.layer, &crate::registry::artifact::sha256_digest(&artifact.layer))?;
     remote.push_blob(&artifact.config, &crate::registry::artifact::sha256_digest(&artifact.config))?;
     remote.push_manifest(&artifact.manifest)?;
     let digest = artifact.manifest_digest();
-    let registry = args.sandbox.registry.registry(args.sandbox.resources.max_component_mb << 20)?;
     registry.store.put_artifact(&artifact, Some(&target.whole())).context("storing the pushed artifact")?;
     eprintln!(
         "pushed {} {} ({} bytes, {} of {} properties pass{}) to {target} in {:.2} s",

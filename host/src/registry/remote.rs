@@ -136,6 +136,9 @@ impl Remote {
             OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
                 anyhow!("{}: registry {registry} refused access ({e}); {login}", self.what)
             }
+            OciDistributionError::ServerError { code: 401 | 403, .. } => {
+                anyhow!("{}: registry {registry} refused access (HTTP 401/403: authentication required or denied); {login}", self.what)
+            }
             OciDistributionError::RequestError(r) if r.is_connect() || r.is_timeout() => {
                 let hint = if self.reference.registry().contains("127.0.0.1") || registry.starts_with("localhost") {
                     "is it running?".to_string()
