@@ -402,3 +402,25 @@ fn a_sweep_locks_its_tags_and_locked_refuses_a_moved_one() {
     let err = stderr_of(&o);
     assert!(!o.status.success() && err.contains("--locked") && err.contains(&first) && err.contains(&moved), "{err}");
 }
+
+/// A run started by tag resumes with the digest it recorded, even after the tag moved and
+/// with the registry stopped (the store has the bytes).
+#[test]
+fn a_resumed_run_fetches_its_recorded_digest_not_the_moved_tag() {
+    let mut registry = RegistryServer::start();
+    let s = Scratch::new();
+    let tag = registry.reference("byz/defense:latest");
+    let first = pushed(&s, "policies/dpsgd.wasm", &tag);
+    let o = small_run(&s, "cut", &tag, "none", &[]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let config = std::fs::read_to_string(s.path("cut/config.toml")).unwrap().replace("epochs = 1\n", "epochs = 2\n");
+    std::fs::write(s.path("cut/config.toml"), config).unwrap();
+    std::fs::remove_file(s.path("cut/summary.json")).unwrap();
+    pushed(&s, "policies/bridge.wasm", &tag);
+    registry.stop();
+    let o = byzhost(&s).args(["run", "--resume", "--quiet", "--out"]).arg(s.path("cut")).output().unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_eq!(outcome(&s.path("cut")).len(), 2);
+    assert_eq!(json(&s.path("cut/policies.json"))["defense"]["manifest_digest"], first.as_str());
+    assert!(!stderr_of(&o).contains("changed since the run started"), "{}", stderr_of(&o));
+}

@@ -163,52 +163,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         PathBuf::from(format!("runs/run-{secs}"))
     });
     check_out_dir(&out, args.resume)?;
-    let exp = if args.resume {
-        let exp = record::read_config(&out)?;
-        // BYZHOST_DATA may be set in the environment; only explicit differences matter.
-        let changed = args.experiment.overlay(&exp)?.is_some_and(|flagged| flagged != exp);
-        if args.config.is_some() || changed {
-            bail!("--resume takes every setting from {}; pass no other experiment flags", out.join(files::CONFIG).display());
-        }
-        exp
-    } else {
-        let base = match &args.config {
-            Some(path) => Experiment::from_file(path)?,
-            None => Experiment::default(),
-        };
-        args.experiment.overlay(&base)?.unwrap_or(base)
-    };
+    let exp = experiment(&args, &out)?;
     exp.validate()?;
     if exp.threads > 0 {
         byzhost_train::set_threads(exp.threads);
     }
 
     let sandbox = build_sandbox(exp.policy_timeout_ms, exp.policy_memory_mb, &args.resources, &args.cache)?;
-    let recorded = if args.resume { record::read_policies(&out)? } else { None };
-    let load = |role: Role, reference: &PolicyRef| -> Result<Resolved> {
-        // A resumed run fetches a registry policy by the digest it recorded, not by a tag
-        // that may have moved since.
-        let reference = recorded.as_ref().and_then(|r| r.get(role)).and_then(pinned_reference).unwrap_or_else(|| reference.clone());
-        let resolved = load_policy(&sandbox, &reference, Some(role.kind()), role.flag(), &args.registry, &args.resources)?;
-        if resolved.policy.kind != role.kind() {
-            bail!("{} {reference} is {}, not {}", role.flag(), resolved.policy.kind, role.kind());
-        }
-        Ok(resolved)
-    };
-    let mut defense = load(Role::Defense, &exp.defense)?;
-    let mut attack = exp.attack_ref().map(|r| load(Role::Attack, r)).transpose()?;
     let store = open_store();
-    if args.resume {
-        defense.policy = recorded_build(&out, recorded.as_ref(), &sandbox, store.as_ref(), Role::Defense, defense.policy)?;
-        if let Some(a) = attack.as_mut() {
-            a.policy = recorded_build(&out, recorded.as_ref(), &sandbox, store.as_ref(), Role::Attack, a.policy.clone())?;
-        }
-    }
-    let (defense_resolved, attack_resolved) = (defense, attack);
-    let defense = defense_resolved.policy.clone();
-    let attack = attack_resolved.as_ref().map(|a| a.policy.clone());
-
-    let mut sim = Simulation::new(&exp, &sandbox, &defense, attack.as_deref())?;
+    let (defense, attack) = load_policies(&args, &exp, &out, &sandbox, store.as_ref())?;
+    let mut sim = Simulation::new(&exp, &sandbox, &defense.policy, attack.as_ref().map(|a| &*a.policy))?;
     for w in sim.warnings() {
         eprintln!("warning: {w}");
     }
@@ -218,13 +182,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     check_out_contents(&out, args.resume)?;
     if !args.resume {
         let pin = |r: &Resolved| pinned(store.as_ref(), r);
-        dir.start(&exp, &RecordedPolicies { defense: pin(&defense_resolved), attack: attack_resolved.as_ref().map(pin) })?;
+        dir.start(&exp, &RecordedPolicies { defense: pin(&defense), attack: attack.as_ref().map(pin) })?;
     }
     if !args.quiet {
         eprintln!(
             "{} vs {}: {} nodes ({} Byzantine), {} topology, {} epochs x {} rounds, data: {}, results in {}",
-            defense.info.name,
-            attack.as_ref().map_or("no attack", |a| a.info.name.as_str()),
+            defense.policy.info.name,
+            attack.as_ref().map_or("no attack", |a| a.policy.info.name.as_str()),
             exp.nodes,
             exp.byzantine,
             exp.topology,
@@ -240,6 +204,50 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let summary = result?;
     print_table(&summary, &out);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The run's settings: those recorded in `out` for `--resume`, else the `--config` file
+/// and the flags on top.
+fn experiment(args: &RunArgs, out: &Path) -> Result<Experiment> {
+    if args.resume {
+        let exp = record::read_config(out)?;
+        // BYZHOST_DATA may be set in the environment; only explicit differences matter.
+        let changed = args.experiment.overlay(&exp)?.is_some_and(|flagged| flagged != exp);
+        if args.config.is_some() || changed {
+            bail!("--resume takes every setting from {}; pass no other experiment flags", out.join(files::CONFIG).display());
+        }
+        return Ok(exp);
+    }
+    let base = match &args.config {
+        Some(path) => Experiment::from_file(path)?,
+        None => Experiment::default(),
+    };
+    Ok(args.experiment.overlay(&base)?.unwrap_or(base))
+}
+
+/// The defense and the attack, each checked against its role. A resumed run fetches a
+/// registry policy by the digest it recorded (never by a tag that may have moved since),
+/// and a file policy as the build it recorded.
+fn load_policies(
+    args: &RunArgs,
+    exp: &Experiment,
+    out: &Path,
+    sandbox: &Sandbox,
+    store: Option<&Store>,
+) -> Result<(Resolved, Option<Resolved>)> {
+    let recorded = if args.resume { record::read_policies(out)? } else { None };
+    let load = |role: Role, reference: &PolicyRef| -> Result<Resolved> {
+        let reference = recorded.as_ref().and_then(|r| r.get(role)).and_then(pinned_reference).unwrap_or_else(|| reference.clone());
+        let mut resolved = load_policy(sandbox, &reference, Some(role.kind()), role.flag(), &args.registry, &args.resources)?;
+        if resolved.policy.kind != role.kind() {
+            bail!("{} {reference} is {}, not {}", role.flag(), resolved.policy.kind, role.kind());
+        }
+        if args.resume {
+            resolved.policy = recorded_build(out, recorded.as_ref(), sandbox, store, role, resolved.policy)?;
+        }
+        Ok(resolved)
+    };
+    Ok((load(Role::Defense, &exp.defense)?, exp.attack_ref().map(|r| load(Role::Attack, r)).transpose()?))
 }
 
 fn print_table(s: &record::Summary, out: &std::path::Path) {
