@@ -131,11 +131,16 @@ impl Registry {
             Selector::Tag(_) => None,
         };
         let manifest = artifact::check_manifest(&what, &manifest_bytes, expected, self.max_component)?;
+        let ref_name = matches!(named.selector, Selector::Tag(_)).then(|| named.whole());
+        if let Ok(Some(found)) = self.cached(&what, &artifact::sha256_digest(&manifest_bytes), role) {
+            // The tag names an artifact the store already has: only the tag is news.
+            self.store.put_manifest(&manifest_bytes, ref_name.as_deref())?;
+            return Ok(found);
+        }
         let config = remote.blob(&manifest.config)?;
         let world = artifact::check_config(&what, &manifest, &config, role)?;
         let layer = remote.blob(&manifest.layers[0])?;
         artifact::check_blob(&what, "component", &manifest.layers[0], &layer)?;
-        let ref_name = matches!(named.selector, Selector::Tag(_)).then(|| named.whole());
         let digest = self
             .store
             .put_artifact(&Artifact { manifest: manifest_bytes, config, layer: layer.clone() }, ref_name.as_deref())

@@ -98,11 +98,17 @@ impl Store {
     pub fn put_artifact(&self, artifact: &Artifact, ref_name: Option<&str>) -> Result<String> {
         self.put_blob(&artifact.layer)?;
         self.put_blob(&artifact.config)?;
-        let digest = self.put_blob(&artifact.manifest)?;
+        self.put_manifest(&artifact.manifest, ref_name)
+    }
+
+    /// Stores the manifest of an artifact whose other blobs are stored, and lists it in
+    /// `index.json` (under `ref_name` when given); returns its digest.
+    pub fn put_manifest(&self, manifest: &[u8], ref_name: Option<&str>) -> Result<String> {
+        let digest = self.put_blob(manifest)?;
         let mut entry = Descriptor {
             media_type: MANIFEST_MEDIA_TYPE.into(),
             digest: digest.clone(),
-            size: artifact.manifest.len() as u64,
+            size: manifest.len() as u64,
             annotations: Default::default(),
         };
         if let Some(name) = ref_name {
