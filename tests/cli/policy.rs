@@ -424,3 +424,21 @@ fn a_resumed_run_fetches_its_recorded_digest_not_the_moved_tag() {
     assert_eq!(json(&s.path("cut/policies.json"))["defense"]["manifest_digest"], first.as_str());
     assert!(!stderr_of(&o).contains("changed since the run started"), "{}", stderr_of(&o));
 }
+
+#[test]
+fn push_refuses_a_nonconforming_component_unless_told_and_says_so_in_the_manifest() {
+    let registry = RegistryServer::start();
+    let s = Scratch::new();
+    let file = "tests/fixtures/nonconform_identity_on_agreement.wasm";
+    let reference = registry.reference("lab/broken:0.1.0");
+    let o = push(&s, file, &reference);
+    let err = stderr_of(&o);
+    assert!(!o.status.success() && err.contains("fails conformance") && err.contains("identity-on-agreement"), "{err}");
+    assert!(err.contains("--allow-nonconforming"), "{err}");
+    let o = byzhost(&s).args(["policy", "push", "--allow-nonconforming"]).arg(component(file)).arg(&reference).output().unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let digest = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    let annotations = json(&registry.blob_file(&digest))["annotations"].clone();
+    assert_eq!(annotations["dev.byzhost.conformance.passed"], "false");
+    assert!(annotations["dev.byzhost.conformance.fail"].as_str().unwrap().contains("identity-on-agreement"), "{annotations}");
+}
