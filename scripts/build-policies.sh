@@ -16,6 +16,9 @@ rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
   || rustup target add wasm32-unknown-unknown
 
 crate_name() { sed -n 's/^name *= *"\(.*\)"/\1/p' "$1/Cargo.toml" | head -n1; }
+# A crate may ask for another wasm target in [package.metadata.byzhost] (the WASI probe
+# fixture builds for wasm32-wasip2, so that its component imports WASI 0.2).
+crate_target() { sed -n 's/^target *= *"\(wasm32-[a-z0-9-]*\)"/\1/p' "$1/Cargo.toml" | head -n1; }
 
 packages=()
 outputs=()
@@ -25,17 +28,21 @@ for dir in policies/*/ tests/fixtures/*/; do
   [[ -f "$dir/Cargo.toml" && "$dir" != policies/sdk ]] || continue
   grep -q '"cdylib"' "$dir/Cargo.toml" || continue
   name="$(crate_name "$dir")"
-  packages+=("$name")
-  outputs+=("$(dirname "$dir")/${name//-/_}.wasm:${name//-/_}")
+  target="$(crate_target "$dir")"
+  target="${target:-wasm32-unknown-unknown}"
+  packages+=("$name:$target")
+  outputs+=("$(dirname "$dir")/${name//-/_}.wasm:target/$target/policy/${name//-/_}.wasm")
 done
 
-for name in "${packages[@]}"; do
-  cargo build --quiet --profile policy --target wasm32-unknown-unknown -p "$name"
+for entry in "${packages[@]}"; do
+  target="${entry##*:}"
+  rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target"
+  cargo build --quiet --profile policy --target "$target" -p "${entry%%:*}"
 done
 
 for entry in "${outputs[@]}"; do
   dest="${entry%%:*}"
-  artifact="target/wasm32-unknown-unknown/policy/${entry##*:}.wasm"
+  artifact="${entry#*:}"
   cmp -s "$artifact" "$dest" 2>/dev/null || cp "$artifact" "$dest"
 done
 echo "built ${#outputs[@]} components: $(printf '%s ' "${outputs[@]%%:*}")"

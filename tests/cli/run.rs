@@ -518,3 +518,15 @@ fn a_resumed_run_whose_component_was_rebuilt_gets_the_recorded_bytes() {
     assert!(!refused.status.success());
     assert!(stderr_of(&refused).contains("the policy store has no copy of that build"), "{}", stderr_of(&refused));
 }
+
+/// A defense that reads clocks and randomness through WASI trains the same twice.
+#[test]
+fn a_wasi_defense_gives_identical_runs() {
+    let s = Scratch::new();
+    let probe = component("tests/fixtures/wasi_probe.wasm");
+    for out in ["a", "b"] {
+        let o = small_run(&s, out, &["--defense", probe.to_str().unwrap(), "--epochs", "1"]);
+        assert!(o.status.success(), "{}", stderr_of(&o));
+    }
+    assert_eq!(outcome(&s.path("a")), outcome(&s.path("b")));
+}

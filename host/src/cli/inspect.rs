@@ -37,6 +37,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
             "sha256": p.sha256,
             "size_bytes": p.size_bytes,
             "imports": p.imports,
+            "wasi": crate::sandbox::wasi::wasi_imports(&p.imports),
             "exports": p.exports,
             "load": { "source": p.load_source, "ms": p.load_time.as_secs_f64() * 1e3 },
         });
@@ -50,7 +51,16 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     println!("  size         {} bytes", p.size_bytes);
     println!("  stateless    {}", p.info.stateless);
     println!("  loaded from  {} in {:.1} ms", p.load_source, p.load_time.as_secs_f64() * 1e3);
-    println!("  imports      {}", if p.imports.is_empty() { "none".to_string() } else { p.imports.join(", ") });
+    let (wasi, own): (Vec<&String>, Vec<&String>) = p.imports.iter().partition(|i| i.starts_with("wasi:"));
+    let list = |v: &[&String]| if v.is_empty() { "none".to_string() } else { v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ") };
+    println!("  imports      {}", list(&own));
+    if !wasi.is_empty() {
+        println!(
+            "  wasi         {} interfaces, granted nothing (no files, environment, arguments or sockets; fixed clocks; seeded random): {}",
+            wasi.len(),
+            list(&wasi)
+        );
+    }
     println!("  exports      {}", p.exports.join(", "));
     if !p.info.opt_outs.is_empty() {
         println!("  opt-outs     {}", p.info.opt_outs.join(", "));

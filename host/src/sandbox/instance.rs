@@ -102,6 +102,8 @@ struct Core<W: World> {
     params: Vec<(String, ParamValue)>,
     live: Option<(Store<HostState>, W::Bound)>,
     spare_oracle: Option<Box<dyn LossOracle>>,
+    /// Whether the component imports WASI, so its instances get a fresh, seeded context each call.
+    uses_wasi: bool,
 }
 
 impl<W: World> Core<W> {
@@ -111,6 +113,7 @@ impl<W: World> Core<W> {
             pre: pre.clone(),
             engine: sandbox.engine().clone(),
             label: Arc::new(policy.label()),
+            uses_wasi: !super::wasi::wasi_imports(&policy.imports).is_empty(),
             node,
             seed,
             limits: sandbox.limits(),
@@ -176,7 +179,8 @@ impl<W: World> Core<W> {
             return Ok(());
         }
         let oracle = self.spare_oracle.take().unwrap_or_else(|| Box::new(NoLocalData));
-        let state = HostState::new(self.label.name.clone(), self.node, self.seed, &self.limits, self.budget.clone(), oracle);
+        let state =
+            HostState::new(self.label.name.clone(), self.node, self.seed, &self.limits, self.budget.clone(), oracle, self.uses_wasi);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s);
         store.set_epoch_deadline(self.deadline_ticks);
@@ -225,7 +229,9 @@ impl<W: World> Core<W> {
         store.data_mut().begin_call(node, round.unwrap_or(0));
         store.set_epoch_deadline(self.deadline_ticks);
         let started = Instant::now();
-        match f(bound, store) {
+        let result = f(bound, store);
+        store.data_mut().flush_output();
+        match result {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(msg)) => Err(self.fault_at(call, node, round, FaultKind::Rejected(text::sanitize(&msg, text::LINE_MAX_BYTES)))),
             Err(e) => {

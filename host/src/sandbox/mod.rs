@@ -2,8 +2,9 @@
 //!
 //! - One engine per process, with epoch interruption: a ticker thread advances the epoch
 //!   every [`TICK`], and each call gets a deadline of `timeout / TICK` ticks.
-//! - Each node gets its own [`DefenseInstance`] (policies may keep state); no WASI, no
-//!   ambient authority — the only imports are the `byz:policy` host interfaces.
+//! - Each node gets its own [`DefenseInstance`] (policies may keep state); no ambient
+//!   authority — the only imports are the `byz:policy` host interfaces and, for components
+//!   from other toolchains, WASI 0.2 granting nothing ([`wasi`]).
 //! - Linear memory is capped per instance, and all live instances together share one
 //!   budget ([`budget`]); a resource limiter records the hit, so the fault is reported as a
 //!   memory-limit error, not a generic trap.
@@ -21,6 +22,7 @@ pub mod fault;
 mod instance;
 mod state;
 pub mod text;
+pub mod wasi;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -231,6 +233,8 @@ impl Sandbox {
     pub(crate) fn linker(&self) -> Result<Linker<HostState>> {
         let mut linker = Linker::new(&self.engine);
         bindings::add_to_linker(&mut linker)?;
+        // Components from other toolchains import WASI 0.2; the context grants nothing.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Ok(linker)
     }
 
@@ -280,6 +284,11 @@ pub struct IncompatibleVersion {
 }
 
 /// Finds the exported `byz:policy/{defense,attack}@VERSION` interface and checks its version.
+/// A WASI 0.2 interface (`wasi:io/poll@0.2.6`), which the host links with nothing granted.
+fn is_wasi_0_2(import: &str) -> bool {
+    import.starts_with("wasi:") && import.rsplit_once('@').is_some_and(|(_, version)| version.starts_with("0.2."))
+}
+
 fn policy_interface(exports: &[String], imports: &[String]) -> Result<(PolicyKind, String)> {
     for name in exports {
         let Some(rest) = name.strip_prefix("byz:policy/") else { continue };
@@ -293,8 +302,8 @@ fn policy_interface(exports: &[String], imports: &[String]) -> Result<(PolicyKin
             return Err(IncompatibleVersion { found: version.to_string() }.into());
         }
         for import in imports {
-            if !import.starts_with("byz:policy/") {
-                bail!("it imports `{import}`; policies may only import the byz:policy host interfaces (no WASI)");
+            if !import.starts_with("byz:policy/") && !is_wasi_0_2(import) {
+                bail!("it imports `{import}`; policies may only import the byz:policy host interfaces and WASI 0.2 (wasi:*@0.2.x, granted nothing)");
             }
         }
         return Ok((kind, version.to_string()));

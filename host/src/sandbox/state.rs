@@ -1,6 +1,7 @@
 //! Per-instance host state: the resource limiter (the instance's cap and its share of the
-//! process-wide budget), the seeded random stream, the log, and the calling node's loss
-//! oracle behind the `local-data` import, with the call's deadline checked inside it.
+//! process-wide budget), the seeded random stream, the log, the calling node's loss
+//! oracle behind the `local-data` import, with the call's deadline checked inside it, and
+//! the WASI context that grants nothing ([`super::wasi`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use wasmtime::ResourceLimiter;
 
 use super::bindings::{defense::byz::policy as iface, wit};
 use super::budget::MemoryBudget;
-use super::{text, Limits};
+use super::{text, wasi, Limits};
 
 /// Evaluates candidate models on a node's current local training batch (the `local-data`
 /// import). The simulation engine implements it with the node's data; `byzhost call` has
@@ -67,6 +68,17 @@ pub struct HostState {
     /// panic message before it traps, and the fault report quotes it.
     pub last_log: Option<String>,
     pub(crate) verbose: bool,
+    wasi: wasmtime_wasi::WasiCtx,
+    table: wasmtime::component::ResourceTable,
+    output: wasi::Output,
+    /// Whether the component imports WASI (its context is then reseeded every call).
+    uses_wasi: bool,
+}
+
+impl wasmtime_wasi::WasiView for HostState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
 }
 
 impl HostState {
@@ -77,7 +89,9 @@ impl HostState {
         limits: &Limits,
         budget: Arc<MemoryBudget>,
         oracle: Box<dyn LossOracle>,
+        uses_wasi: bool,
     ) -> Self {
+        let output = wasi::Output::default();
         HostState {
             policy,
             node,
@@ -97,6 +111,10 @@ impl HostState {
             logs_this_call: 0,
             last_log: None,
             verbose: std::env::var_os("BYZHOST_POLICY_DEBUG").is_some(),
+            wasi: wasi::context(seed, &output),
+            table: wasmtime::component::ResourceTable::new(),
+            output,
+            uses_wasi,
         }
     }
 
@@ -110,7 +128,28 @@ impl HostState {
         self.candidates_this_call = 0;
         self.deadline = Instant::now() + self.timeout;
         let node_part = node.map_or(u64::MAX, u64::from).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.rng = ChaCha8Rng::seed_from_u64(self.seed ^ node_part ^ round.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let call_seed = self.seed ^ node_part ^ round.wrapping_mul(0xD1B5_4A32_D192_ED03);
+        self.rng = ChaCha8Rng::seed_from_u64(call_seed);
+        if self.uses_wasi {
+            // WASI randomness follows the same rule; the context is otherwise the same.
+            self.wasi = wasi::context(call_seed, &self.output);
+        }
+    }
+
+    /// Sends what the component printed (WASI stdout and stderr) during the call to the
+    /// policy log, line by line, under the same limits as the `log` import.
+    pub fn flush_output(&mut self) {
+        if !self.uses_wasi {
+            return;
+        }
+        let (bytes, dropped) = self.output.take();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            iface::host::Host::log(self, wit::LogLevel::Info, line.to_string());
+        }
+        if dropped > 0 {
+            eprintln!("[{}] {dropped} further bytes of output of this call dropped", self.policy);
+        }
     }
 
     /// Replaces the loss oracle, returning the previous one.
@@ -258,7 +297,7 @@ mod tests {
     }
 
     fn state() -> HostState {
-        HostState::new("p".into(), Some(0), 0, &Limits::default(), MemoryBudget::new(1 << 30), Box::new(FirstValue))
+        HostState::new("p".into(), Some(0), 0, &Limits::default(), MemoryBudget::new(1 << 30), Box::new(FirstValue), false)
     }
 
     #[test]
