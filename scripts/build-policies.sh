@@ -46,3 +46,23 @@ for entry in "${outputs[@]}"; do
   cmp -s "$artifact" "$dest" 2>/dev/null || cp "$artifact" "$dest"
 done
 echo "built ${#outputs[@]} components: $(printf '%s ' "${outputs[@]%%:*}")"
+
+# Python components (a folder with app.py under tests/fixtures/): componentize-py, pinned,
+# from PyPI into a venv beside libtorch's. Rebuilt only when app.py or the WIT changed.
+componentize_version=0.25.1
+componentize_venv="${XDG_CACHE_HOME:-$HOME/.cache}/byzhost/componentize-py-$componentize_version"
+for app in tests/fixtures/*/app.py; do
+  [[ -f "$app" ]] || continue
+  dir="$(dirname "$app")"
+  name="$(basename "$dir")"
+  dest="tests/fixtures/${name//-/_}.wasm"
+  [[ -f "$dest" && "$dest" -nt "$app" && "$dest" -nt wit/0.1.0/policy.wit ]] && continue
+  if [[ ! -x "$componentize_venv/bin/componentize-py" ]]; then
+    echo "installing componentize-py $componentize_version (PyPI) into $componentize_venv"
+    python3 -m venv "$componentize_venv"
+    "$componentize_venv/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$componentize_version"
+  fi
+  (cd "$dir" && "$componentize_venv/bin/componentize-py" -d "$root/wit/0.1.0" -w defense-policy componentize app -o "$root/$dest.tmp" >/dev/null)
+  mv "$dest.tmp" "$dest"
+  echo "built $dest (Python, componentize-py $componentize_version)"
+done

@@ -209,40 +209,47 @@ fn a_result_over_the_transfer_limit_is_its_own_fault_class() {
     assert!(out.status.success(), "{}", stderr_of(&out));
 }
 
-/// A component built for WASI 0.2 (tests/fixtures/wasi-probe) tries files, environment,
-/// arguments, stdin, sockets, clocks and randomness from inside `aggregate`: it observes
-/// nothing, its randomness is seeded by the host, and what it prints reaches the log.
+/// Components built for WASI 0.2, one in Rust (tests/fixtures/wasi-probe, wasm32-wasip2)
+/// and one in Python (tests/fixtures/python-probe, componentize-py), try files, environment,
+/// arguments, stdin, sockets, clocks and randomness from inside `aggregate`: they observe
+/// nothing, their randomness is seeded by the host, and what they print reaches the log.
 #[test]
-fn a_wasi_component_observes_nothing_and_its_results_are_deterministic() {
+fn wasi_components_observe_nothing_and_their_results_are_deterministic() {
     let s = Scratch::new();
     let d = 16;
     let prev = s.npy("p.npy", &[d], &vec![0.0; d]);
     let local = s.npy("l.npy", &[d], &vec![1.0; d]);
     let received = s.npy("r.npy", &[2, d], &vec![2.0; 2 * d]);
-    let probe = component("tests/fixtures/wasi_probe.wasm");
-    let call = |out: &str, seed: &str| {
-        let o = s
-            .byzhost()
-            .arg("call")
-            .arg(&probe)
-            .args(["--prev", prev.to_str().unwrap(), "--local", local.to_str().unwrap(), "--received", received.to_str().unwrap()])
-            .args(["--seed", seed, "--out"])
-            .arg(s.path(out))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", stderr_of(&o));
-        (s.read(out).1, stderr_of(&o))
-    };
-    let (first, log) = call("a.npy", "1");
-    // Listing `/`: refused; environment, arguments, stdin: empty; TCP and /etc/passwd:
-    // refused; the wall clock at 2000-01-01; the monotonic clock frozen.
-    assert_eq!(&first[..8], &[-1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 10957.0, 0.0], "{log}");
-    assert!(log.contains("[wasi-probe node 0] info: probe saw") && log.contains("probe stderr line"), "{log}");
-    let (again, _) = call("b.npy", "1");
-    assert_eq!(first, again, "the same seed gives the same random draws");
-    let (other, _) = call("c.npy", "2");
-    assert_ne!(first[8], other[8], "randomness follows the seed");
-    let inspect = s.byzhost().arg("inspect").arg(&probe).output().unwrap();
-    let text = String::from_utf8_lossy(&inspect.stdout);
-    assert!(text.contains("granted nothing") && text.contains("wasi:filesystem/preopens@0.2"), "{text}");
+    // The Python component takes ~20 s to compile: a cache shared across test runs.
+    let cache = crate::support::repo_root().join("target/test-component-cache");
+    for (file, name) in [("tests/fixtures/wasi_probe.wasm", "wasi-probe"), ("tests/fixtures/python_probe.wasm", "python-probe")] {
+        let probe = component(file);
+        let call = |out: &str, seed: &str| {
+            let o = s
+                .byzhost()
+                .arg("call")
+                .arg(&probe)
+                .args(["--prev", prev.to_str().unwrap(), "--local", local.to_str().unwrap(), "--received", received.to_str().unwrap()])
+                .args(["--seed", seed, "--out"])
+                .arg(s.path(out))
+                .arg("--component-cache")
+                .arg(&cache)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{name}: {}", stderr_of(&o));
+            (s.read(out).1, stderr_of(&o))
+        };
+        let (first, log) = call(&format!("{name}-a.npy"), "1");
+        // Listing `/`: refused; environment, arguments, stdin: empty; TCP and /etc/passwd:
+        // refused; the wall clock at 2000-01-01; the monotonic clock frozen.
+        assert_eq!(&first[..8], &[-1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 10957.0, 0.0], "{name}: {log}");
+        assert!(log.contains(&format!("[{name} node 0] info: probe saw")) && log.contains("probe stderr line"), "{name}: {log}");
+        let (again, _) = call(&format!("{name}-b.npy"), "1");
+        assert_eq!(first, again, "{name}: the same seed gives the same random draws");
+        let (other, _) = call(&format!("{name}-c.npy"), "2");
+        assert_ne!(first[8], other[8], "{name}: randomness follows the seed");
+        let inspect = s.byzhost().arg("inspect").arg(&probe).arg("--component-cache").arg(&cache).output().unwrap();
+        let text = String::from_utf8_lossy(&inspect.stdout);
+        assert!(text.contains("granted nothing") && text.contains("wasi:filesystem/preopens@0.2"), "{name}: {text}");
+    }
 }
