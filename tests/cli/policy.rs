@@ -442,3 +442,26 @@ fn push_refuses_a_nonconforming_component_unless_told_and_says_so_in_the_manifes
     assert_eq!(annotations["dev.byzhost.conformance.passed"], "false");
     assert!(annotations["dev.byzhost.conformance.fail"].as_str().unwrap().contains("identity-on-agreement"), "{annotations}");
 }
+
+/// scripts/publish-policies.sh pushes every shipped policy as byz/<kebab-name>:<version>,
+/// and what it pushed runs by package name.
+#[test]
+fn the_publish_script_pushes_every_shipped_policy_under_its_package_name() {
+    let registry = RegistryServer::start();
+    let s = Scratch::new();
+    let o = std::process::Command::new(crate::support::repo_root().join("scripts/publish-policies.sh"))
+        .arg(&registry.addr)
+        .env("BYZHOST", assert_cmd::cargo::cargo_bin("byzhost"))
+        .env("BYZHOST_CACHE_DIR", s.path("cache"))
+        .env("DOCKER_CONFIG", s.path("docker"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let lines = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(lines.lines().count(), 12, "{lines}");
+    let sim = format!("oci://{}/byz/sim-reweight:0.1.0 ", registry.addr);
+    assert!(lines.lines().any(|l| l.starts_with(&sim) && l.contains(" sha256:")), "{lines}");
+    configure_wkg(&s, &registry);
+    let o = byzhost(&s).args(["inspect", "byz:sim-reweight@0.1.0"]).output().unwrap();
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("sim-reweight 0.1.0 (defense)"), "{}", stderr_of(&o));
+}
