@@ -101,6 +101,8 @@ fn push_then_pull_round_trips_with_equal_digests_and_tags_list_it() {
     let tags = byzhost(&s).args(["policy", "tags", &registry.reference("byz/dpsgd")]).output().unwrap();
     assert!(tags.status.success(), "{}", stderr_of(&tags));
     assert_eq!(String::from_utf8_lossy(&tags.stdout).trim(), "0.1.0");
+    let inspect = byzhost(&fresh).args(["inspect", &reference]).output().unwrap();
+    assert!(String::from_utf8_lossy(&inspect.stdout).contains(&format!("(manifest {digest})")), "{}", stderr_of(&inspect));
     // The manifest carries the conformance summary.
     let manifest = json(&registry.blob_file(&digest));
     let annotations = &manifest["annotations"];

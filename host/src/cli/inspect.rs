@@ -22,7 +22,9 @@ pub struct InspectArgs {
 
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
     let sandbox = args.sandbox.sandbox()?;
-    let p = args.sandbox.load(&sandbox, &args.policy)?;
+    let resolved = super::load_policy(&sandbox, &args.policy, None, "policy", &args.sandbox.registry, &args.sandbox.resources)?;
+    let p = &resolved.policy;
+    let origin = resolved.origin.as_ref().zip(resolved.pin.as_ref());
     if args.json {
         let report = json!({
             "file": p.path,
@@ -35,6 +37,9 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
             "stateless": p.info.stateless,
             "opt_outs": p.info.opt_outs,
             "sha256": p.sha256,
+            "registry": origin.map(|(o, _)| &o.registry),
+            "repository": origin.map(|(o, _)| &o.repository),
+            "manifest_digest": origin.map(|(_, pin)| &pin.manifest_digest),
             "size_bytes": p.size_bytes,
             "imports": p.imports,
             "wasi": crate::sandbox::wasi::wasi_imports(&p.imports),
@@ -48,6 +53,9 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     println!("  file         {}", p.path.display());
     println!("  wit          byz:policy@{}", p.wit_version);
     println!("  sha256       {}", p.sha256);
+    if let Some((o, pin)) = origin {
+        println!("  from         {}/{} (manifest {})", o.registry, o.repository, pin.manifest_digest);
+    }
     println!("  size         {} bytes", p.size_bytes);
     println!("  stateless    {}", p.info.stateless);
     println!("  loaded from  {} in {:.1} ms", p.load_source, p.load_time.as_secs_f64() * 1e3);
