@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// WIT package versions of `byz:policy` this host can run.
-pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0"];
+pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
 
 /// Whether a policy is a defense or an attack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

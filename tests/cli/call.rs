@@ -253,3 +253,66 @@ fn wasi_components_observe_nothing_and_their_results_are_deterministic() {
         assert!(text.contains("granted nothing") && text.contains("wasi:filesystem/preopens@0.2"), "{name}: {text}");
     }
 }
+
+/// A `byz:policy@0.2.0` component (tests/fixtures/kernels-v0-2) gets the models lent as
+/// resources and the host kernels on them: every kernel's answer equals, bit for bit, the
+/// same kernel of `byz-policy-sdk` run natively on the same values.
+#[test]
+fn a_v0_2_component_gets_the_sdk_kernels_bits_on_lent_models() {
+    use byz_policy_sdk::kernels;
+    let s = Scratch::new();
+    // d not a multiple of the 8 lanes, so the tails count too; some zeros for the signs.
+    let (d, k) = (1003, 5);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let x = ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5;
+        if x.abs() < 0.02 {
+            0.0
+        } else {
+            x
+        }
+    };
+    let prev: Vec<f32> = (0..d).map(|_| next()).collect();
+    let local: Vec<f32> = (0..d).map(|_| next()).collect();
+    let received: Vec<f32> = (0..k * d).map(|_| next()).collect();
+    s.npy("p.npy", &[d], &prev);
+    s.npy("l.npy", &[d], &local);
+    s.npy("r.npy", &[k, d], &received);
+    let rows: Vec<&[f32]> = received.chunks_exact(d).collect();
+    let w = 1.0 / (k as f32 + 1.0);
+    let with_local = [received.as_slice(), local.as_slice()].concat();
+    let sign_sum: Vec<f32> = (0..d)
+        .map(|j| rows.iter().map(|r| i32::from(prev[j] - r[j] > 0.0) - i32::from(prev[j] - r[j] < 0.0)).sum::<i32>() as f32)
+        .collect();
+    let mut stats = local.clone();
+    let reference = kernels::combine(&local, 1.0, &[(&prev, -1.0)]);
+    let mut values = Vec::new();
+    for (st, r) in kernels::cross_stats_rows(&rows, &prev, &reference).iter().zip(&rows) {
+        values.extend([st.dot, st.norm_sq, st.pos as f32, st.neg as f32, kernels::distance_sq(r, &local)]);
+    }
+    values.extend([kernels::dot(&local, &prev), kernels::norm_sq(&local)]);
+    stats[..values.len()].copy_from_slice(&values);
+    let expected: Vec<(&str, Vec<f32>)> = vec![
+        ("share", local.clone()),
+        ("read", local.clone()),
+        ("combine", kernels::combine(&local, w, &rows.iter().map(|r| (*r, w)).collect::<Vec<_>>())),
+        ("median", kernels::median(&received, Some(&local), d)),
+        ("trimmed-sum", kernels::trimmed_sum(&with_local, d, 1).unwrap()),
+        ("sign-sum", sign_sum),
+        ("mean-plus-z-std", kernels::mean_plus_z_std(&received, d, 2.0)),
+        ("extrapolate", local.iter().zip(&prev).map(|(x, p)| x + 0.5 * (x - p)).collect()),
+        ("stats", stats),
+    ];
+    for (kernel, want) in expected {
+        let out = call_defense(&s, "tests/fixtures/kernels_v0_2.wasm", &["--param", &format!("kernel={kernel}")]);
+        assert!(out.status.success(), "{kernel}: {}", stderr_of(&out));
+        let got = s.read("o.npy").1;
+        let same_bits = got.len() == want.len() && got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same_bits, "{kernel}: the host kernel differs from the SDK's");
+    }
+    let inspect = s.byzhost().arg("inspect").arg(component("tests/fixtures/kernels_v0_2.wasm")).output().unwrap();
+    assert!(String::from_utf8_lossy(&inspect.stdout).contains("byz:policy@0.2.0"), "{}", stderr_of(&inspect));
+    let conform = s.byzhost().arg("conform").arg(component("tests/fixtures/kernels_v0_2.wasm")).output().unwrap();
+    assert!(conform.status.success(), "{}", String::from_utf8_lossy(&conform.stdout));
+}

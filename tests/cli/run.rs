@@ -530,3 +530,21 @@ fn a_wasi_defense_gives_identical_runs() {
     }
     assert_eq!(outcome(&s.path("a")), outcome(&s.path("b")));
 }
+
+/// A byz:policy@0.2.0 defense (models lent, host kernels) trains like any other, with
+/// results independent of the number of aggregation threads.
+#[test]
+fn a_v0_2_defense_runs_with_results_independent_of_threads() {
+    let s = Scratch::new();
+    let v2 = component("tests/fixtures/kernels_v0_2.wasm");
+    for threads in ["1", "3"] {
+        let o = small_run(
+            &s,
+            threads,
+            &["--defense", v2.to_str().unwrap(), "--defense-param", "kernel=combine", "--agg-threads", threads, "--epochs", "1"],
+        );
+        assert!(o.status.success(), "{}", stderr_of(&o));
+    }
+    assert_eq!(outcome(&s.path("1")), outcome(&s.path("3")));
+    assert!(outcome(&s.path("1"))[0]["accuracy_mean"].as_f64().unwrap() > 0.0);
+}

@@ -1,5 +1,7 @@
-//! Host bindings of the `byz:policy@0.1.0` worlds, and conversions between their types and
-//! the plain types of [`crate::policy`].
+//! Host bindings of the `byz:policy@0.1.0` and `@0.2.0` worlds, and conversions between
+//! their types and the plain types of [`crate::policy`]. The two versions share the
+//! `types` interface's Rust types (0.2.0's are 0.1.0's minus `crafted`), so conversions
+//! and `info` handling exist once.
 
 use anyhow::Result;
 use wasmtime::component::{HasSelf, Linker};
@@ -29,11 +31,41 @@ pub mod attack {
     });
 }
 
+/// `byz:policy@0.2.0`: models lent as resources, host kernels ([`super::models`]).
+pub mod v0_2 {
+    pub mod defense {
+        wasmtime::component::bindgen!({
+            path: "../wit/0.2.0",
+            world: "defense-policy",
+            // Every import may trap: the host checks the call's deadline before its work.
+            imports: { default: trappable },
+            with: {
+                "byz:policy/types": crate::sandbox::bindings::wit,
+                "byz:policy/models.model": crate::sandbox::models::Model,
+            },
+        });
+    }
+
+    pub mod attack {
+        wasmtime::component::bindgen!({
+            path: "../wit/0.2.0",
+            world: "attack-policy",
+            imports: { default: trappable },
+            with: {
+                "byz:policy/types": crate::sandbox::bindings::wit,
+                "byz:policy/host": super::defense::byz::policy::host,
+                "byz:policy/models": super::defense::byz::policy::models,
+            },
+        });
+    }
+}
+
 pub use defense::byz::policy::types as wit;
 
-/// Adds every host import either world may use.
+/// Adds every host import the worlds of either version may use.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     defense::DefensePolicy::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    v0_2::defense::DefensePolicy::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     Ok(())
 }
 

@@ -8,30 +8,58 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use wasmtime::component::Component;
+use wasmtime::component::{Component, Resource};
 use wasmtime::{Engine, Store, Trap};
 
-use super::bindings::{self, attack::AttackPolicy, attack::AttackPolicyPre, defense::DefensePolicy, defense::DefensePolicyPre};
+use super::bindings::{self, attack::AttackPolicy, attack::AttackPolicyPre, defense::DefensePolicy, defense::DefensePolicyPre, v0_2};
 use super::budget::MemoryBudget;
 use super::fault::{first_non_finite, FaultKind, PolicyError, PolicyLabel};
+use super::models;
 use super::state::{HostState, LossOracle, NoLocalData};
 use super::{text, Limits, LoadedPolicy, Sandbox};
 use crate::policy::{AttackContext, Context, Crafted, ParamValue, PolicyInfo, PolicyKind, SendMode};
 
 /// A component's imports resolved against the host's linker, once per loaded component;
-/// every instance of it starts from this.
+/// every instance of it starts from this. One variant per world and WIT version: the host
+/// dispatches on the version the component exports.
 #[derive(Clone)]
 pub(crate) enum Pre {
-    Defense(DefensePolicyPre<HostState>),
-    Attack(AttackPolicyPre<HostState>),
+    Defense(DefensePre),
+    Attack(AttackPre),
+}
+
+#[derive(Clone)]
+pub(crate) enum DefensePre {
+    V0_1(DefensePolicyPre<HostState>),
+    V0_2(v0_2::defense::DefensePolicyPre<HostState>),
+}
+
+#[derive(Clone)]
+pub(crate) enum AttackPre {
+    V0_1(AttackPolicyPre<HostState>),
+    V0_2(v0_2::attack::AttackPolicyPre<HostState>),
+}
+
+enum DefenseBound {
+    V0_1(DefensePolicy),
+    V0_2(v0_2::defense::DefensePolicy),
+}
+
+enum AttackBound {
+    V0_1(AttackPolicy),
+    V0_2(v0_2::attack::AttackPolicy),
 }
 
 impl Pre {
-    pub(crate) fn new(sandbox: &Sandbox, component: &Component, kind: PolicyKind) -> Result<Pre> {
+    /// `wit_version` is the `byz:policy` version the component exports (checked supported).
+    pub(crate) fn new(sandbox: &Sandbox, component: &Component, kind: PolicyKind, wit_version: &str) -> Result<Pre> {
         let pre = sandbox.linker()?.instantiate_pre(component)?;
-        Ok(match kind {
-            PolicyKind::Defense => Pre::Defense(DefensePolicyPre::new(pre)?),
-            PolicyKind::Attack => Pre::Attack(AttackPolicyPre::new(pre)?),
+        let v0_2 = wit_version == "0.2.0";
+        Ok(match (kind, v0_2) {
+            (PolicyKind::Defense, false) => Pre::Defense(DefensePre::V0_1(DefensePolicyPre::new(pre)?)),
+            (PolicyKind::Defense, true) => Pre::Defense(DefensePre::V0_2(v0_2::defense::DefensePolicyPre::new(pre)?)),
+            (PolicyKind::Attack, false) => Pre::Attack(AttackPre::V0_1(AttackPolicyPre::new(pre)?)),
+            (PolicyKind::Attack, true) => Pre::Attack(AttackPre::V0_2(v0_2::attack::AttackPolicyPre::new(pre)?)),
         })
     }
 }
@@ -48,8 +76,8 @@ trait World {
 
 struct DefenseWorld;
 impl World for DefenseWorld {
-    type Pre = DefensePolicyPre<HostState>;
-    type Bound = DefensePolicy;
+    type Pre = DefensePre;
+    type Bound = DefenseBound;
     fn pre(pre: &Pre) -> Option<&Self::Pre> {
         match pre {
             Pre::Defense(pre) => Some(pre),
@@ -57,20 +85,29 @@ impl World for DefenseWorld {
         }
     }
     fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self::Bound> {
-        pre.instantiate(store)
+        Ok(match pre {
+            DefensePre::V0_1(pre) => DefenseBound::V0_1(pre.instantiate(store)?),
+            DefensePre::V0_2(pre) => DefenseBound::V0_2(pre.instantiate(store)?),
+        })
     }
     fn info(b: &Self::Bound, s: &mut Store<HostState>) -> wasmtime::Result<bindings::wit::PolicyInfo> {
-        b.byz_policy_defense().call_info(s)
+        match b {
+            DefenseBound::V0_1(b) => b.byz_policy_defense().call_info(s),
+            DefenseBound::V0_2(b) => b.byz_policy_defense().call_info(s),
+        }
     }
     fn configure(b: &Self::Bound, s: &mut Store<HostState>, p: &[bindings::wit::Param]) -> wasmtime::Result<Result<(), String>> {
-        b.byz_policy_defense().call_configure(s, p)
+        match b {
+            DefenseBound::V0_1(b) => b.byz_policy_defense().call_configure(s, p),
+            DefenseBound::V0_2(b) => b.byz_policy_defense().call_configure(s, p),
+        }
     }
 }
 
 struct AttackWorld;
 impl World for AttackWorld {
-    type Pre = AttackPolicyPre<HostState>;
-    type Bound = AttackPolicy;
+    type Pre = AttackPre;
+    type Bound = AttackBound;
     fn pre(pre: &Pre) -> Option<&Self::Pre> {
         match pre {
             Pre::Attack(pre) => Some(pre),
@@ -78,14 +115,69 @@ impl World for AttackWorld {
         }
     }
     fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self::Bound> {
-        pre.instantiate(store)
+        Ok(match pre {
+            AttackPre::V0_1(pre) => AttackBound::V0_1(pre.instantiate(store)?),
+            AttackPre::V0_2(pre) => AttackBound::V0_2(pre.instantiate(store)?),
+        })
     }
     fn info(b: &Self::Bound, s: &mut Store<HostState>) -> wasmtime::Result<bindings::wit::PolicyInfo> {
-        b.byz_policy_attack().call_info(s)
+        match b {
+            AttackBound::V0_1(b) => b.byz_policy_attack().call_info(s),
+            AttackBound::V0_2(b) => b.byz_policy_attack().call_info(s),
+        }
     }
     fn configure(b: &Self::Bound, s: &mut Store<HostState>, p: &[bindings::wit::Param]) -> wasmtime::Result<Result<(), String>> {
-        b.byz_policy_attack().call_configure(s, p)
+        match b {
+            AttackBound::V0_1(b) => b.byz_policy_attack().call_configure(s, p),
+            AttackBound::V0_2(b) => b.byz_policy_attack().call_configure(s, p),
+        }
     }
+}
+
+/// 0.2.0's `aggregate`: the inputs lent as models for the call, the result taken back.
+fn aggregate_v0_2(
+    b: &v0_2::defense::DefensePolicy,
+    s: &mut Store<HostState>,
+    ctx: &bindings::wit::Context,
+    prev: &[f32],
+    local: &[f32],
+    received: &[f32],
+) -> wasmtime::Result<Result<Vec<f32>, String>> {
+    // A ragged last row (only the conformance suite sends one) is lent as it is, shorter.
+    let rows: Vec<&[f32]> = [prev, local].into_iter().chain(received.chunks(prev.len().max(1))).collect();
+    let (mut handles, loan) = models::lend(s.data_mut(), &rows)?;
+    let neighbours = handles.split_off(2);
+    let borrow = |r: &Resource<models::Model>| Resource::<models::Model>::new_borrow(r.rep());
+    let result = b.byz_policy_defense().call_aggregate(&mut *s, ctx, borrow(&handles[0]), borrow(&handles[1]), &neighbours);
+    models::take_back(s.data_mut(), loan);
+    match result? {
+        Ok(model) => Ok(Ok(models::take_owned(s.data_mut(), model)?)),
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+/// 0.2.0's `craft`: the honest models lent for the call, the crafted models taken back and
+/// laid end to end.
+fn craft_v0_2(
+    b: &v0_2::attack::AttackPolicy,
+    s: &mut Store<HostState>,
+    ctx: &bindings::wit::AttackContext,
+    honest: &[f32],
+    dim: usize,
+) -> wasmtime::Result<Result<bindings::wit::Crafted, String>> {
+    let rows: Vec<&[f32]> = honest.chunks_exact(dim.max(1)).collect();
+    let (handles, loan) = models::lend(s.data_mut(), &rows)?;
+    let result = b.byz_policy_attack().call_craft(&mut *s, ctx, &handles);
+    models::take_back(s.data_mut(), loan);
+    let crafted = match result? {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut vectors = Vec::with_capacity(crafted.vectors.len() * dim);
+    for model in crafted.vectors {
+        vectors.extend(models::take_owned(s.data_mut(), model)?);
+    }
+    Ok(Ok(bindings::wit::Crafted { mode: crafted.mode, vectors }))
 }
 
 /// Lifecycle shared by both worlds: instantiate, call under a deadline, classify faults,
@@ -307,8 +399,9 @@ impl DefenseInstance {
         let wctx = bindings::context_to_wit(ctx);
         let (node, round) = (Some(ctx.node), Some(ctx.round));
         let result_bytes = Some(ctx.dim as usize * 4);
-        let out = self.0.call_for("aggregate", node, round, result_bytes, |b, s| {
-            b.byz_policy_defense().call_aggregate(s, &wctx, prev, local, received)
+        let out = self.0.call_for("aggregate", node, round, result_bytes, |b, s| match b {
+            DefenseBound::V0_1(b) => b.byz_policy_defense().call_aggregate(s, &wctx, prev, local, received),
+            DefenseBound::V0_2(b) => aggregate_v0_2(b, s, &wctx, prev, local, received),
         })?;
         let dim = ctx.dim as usize;
         if out.len() != dim {
@@ -347,7 +440,11 @@ impl AttackInstance {
         let wctx = bindings::attack_context_to_wit(ctx);
         let round = Some(ctx.round);
         let result_bytes = Some(ctx.pair_count().max(ctx.byzantine.len()) * ctx.dim as usize * 4);
-        let out = self.0.call("craft", round, result_bytes, |b, s| b.byz_policy_attack().call_craft(s, &wctx, honest))?;
+        let dim = ctx.dim as usize;
+        let out = self.0.call("craft", round, result_bytes, |b, s| match b {
+            AttackBound::V0_1(b) => b.byz_policy_attack().call_craft(s, &wctx, honest),
+            AttackBound::V0_2(b) => craft_v0_2(b, s, &wctx, honest, dim),
+        })?;
         let crafted = bindings::crafted_from_wit(out);
         let rows = match crafted.mode {
             SendMode::Broadcast => ctx.byzantine.len(),

@@ -20,6 +20,7 @@ pub mod budget;
 mod cache;
 pub mod fault;
 mod instance;
+mod models;
 mod state;
 pub mod text;
 pub mod wasi;
@@ -194,7 +195,7 @@ impl Sandbox {
         let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
         let (kind, wit_version) =
             policy_interface(&exports, &imports).with_context(|| format!("{} is not a byzhost policy", path.display()))?;
-        let pre = instance::Pre::new(self, &component, kind)
+        let pre = instance::Pre::new(self, &component, kind, &wit_version)
             .with_context(|| format!("{}: its imports do not match what this host provides", path.display()))?;
         let mut loaded = LoadedPolicy {
             path: path.to_path_buf(),

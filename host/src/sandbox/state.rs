@@ -136,6 +136,15 @@ impl HostState {
         }
     }
 
+    /// The resource table: WASI's handles and the models of byz:policy@0.2.0.
+    pub(super) fn table(&mut self) -> &mut wasmtime::component::ResourceTable {
+        &mut self.table
+    }
+
+    pub(super) fn table_ref(&self) -> &wasmtime::component::ResourceTable {
+        &self.table
+    }
+
     /// Sends what the component printed (WASI stdout and stderr) during the call to the
     /// policy log, line by line, under the same limits as the `log` import.
     pub fn flush_output(&mut self) {
@@ -163,7 +172,7 @@ impl HostState {
     }
 
     /// Ends the call with a timeout when its deadline has passed during host work.
-    fn check_deadline(&mut self, import: &str) -> wasmtime::Result<()> {
+    pub(super) fn check_deadline(&mut self, import: &str) -> wasmtime::Result<()> {
         if Instant::now() >= self.deadline {
             self.deadline_hit_in_host = true;
             wasmtime::bail!("the call's deadline passed inside the host import `{import}`");

@@ -1,0 +1,327 @@
+//! `byz:policy@0.2.0`'s models: vectors the host keeps and lends to a call as resources,
+//! and the kernels that run on them. Every kernel is `byz-policy-sdk`'s own (linked
+//! natively), so a policy gets the same bits from the host kernel as from the SDK kernel
+//! compiled into it; kernels over whole row sets take the rows gathered into one buffer.
+//!
+//! A lent model points at the caller's slice and is valid only during the call that lends
+//! it. `prev` and `local` are borrows, which the component model ends with the call; the
+//! received (and honest) models come as owned handles, since wit-bindgen 0.61 cannot lift
+//! a list of borrows in an export, so when the call returns the host expires them: the
+//! entry stays until the guest drops the handle, and any other use of it traps. `share`
+//! copies a lent model into one that stays.
+
+use std::sync::Arc;
+
+use byz_policy_sdk::kernels;
+use wasmtime::component::Resource;
+
+use super::bindings::v0_2::defense::byz::policy::models as iface;
+use super::state::HostState;
+
+/// The values of a model: the host's own, a caller's slice lent for one call, or a lent
+/// model whose call has returned.
+pub enum Model {
+    Owned(Arc<[f32]>),
+    Lent(LentSlice),
+    Expired,
+}
+
+/// A slice lent for the duration of one call.
+pub struct LentSlice {
+    ptr: *const f32,
+    len: usize,
+}
+
+/// What [`lend`] put in the table, for [`take_back`].
+pub struct Loan(Vec<u32>);
+
+// SAFETY: a lent slice is only read, from the thread running the call it was lent for,
+// and is removed from the table before that call (and the borrow it came from) ends.
+unsafe impl Send for LentSlice {}
+
+impl Model {
+    /// Lends `values` for one call; the caller must delete the resource before `values`
+    /// goes out of scope ([`lend`] and [`take_back`] pair up).
+    fn lent(values: &[f32]) -> Model {
+        Model::Lent(LentSlice { ptr: values.as_ptr(), len: values.len() })
+    }
+
+    pub fn values(&self) -> wasmtime::Result<&[f32]> {
+        match self {
+            Model::Owned(v) => Ok(v),
+            // SAFETY: see `LentSlice`: the slice outlives every use of the resource.
+            Model::Lent(s) => Ok(unsafe { std::slice::from_raw_parts(s.ptr, s.len) }),
+            Model::Expired => wasmtime::bail!("a model lent to an earlier call was used after that call returned"),
+        }
+    }
+}
+
+/// Lends each of `values` to the store's table as an owned handle; [`take_back`] must
+/// follow before `values` drop.
+pub fn lend(state: &mut HostState, values: &[&[f32]]) -> wasmtime::Result<(Vec<Resource<Model>>, Loan)> {
+    let handles: Vec<Resource<Model>> = values.iter().map(|v| state.table().push(Model::lent(v))).collect::<Result<_, _>>()?;
+    let loan = Loan(handles.iter().map(Resource::rep).collect());
+    Ok((handles, loan))
+}
+
+/// Ends a loan: every lent model still in the table (the guest may have dropped some, and
+/// a slot may since hold a model of its own) is expired.
+pub fn take_back(state: &mut HostState, loan: Loan) {
+    for rep in loan.0 {
+        if let Ok(entry) = state.table().get_mut(&Resource::<Model>::new_own(rep)) {
+            if matches!(entry, Model::Lent(_)) {
+                *entry = Model::Expired;
+            }
+        }
+    }
+}
+
+/// Takes an owned model the guest returned: its values, copied out of the table.
+pub fn take_owned(state: &mut HostState, model: Resource<Model>) -> wasmtime::Result<Vec<f32>> {
+    let m = state.table().delete(model)?;
+    Ok(m.values()?.to_vec())
+}
+
+type Kernel<T> = wasmtime::Result<Result<T, String>>;
+
+impl HostState {
+    fn model(&mut self, r: &Resource<Model>) -> wasmtime::Result<&Model> {
+        Ok(self.table().get(r)?)
+    }
+
+    /// The values of each of `rows`, checked to have one length (`what` names the kernel).
+    fn rows_of(&mut self, rows: &[Resource<Model>], what: &str) -> wasmtime::Result<Result<Vec<&[f32]>, String>> {
+        self.check_deadline(what)?;
+        let table = self.table_ref();
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(table.get(r)?.values()?);
+        }
+        if let Some(first) = out.first() {
+            if let Some(bad) = out.iter().position(|v| v.len() != first.len()) {
+                return Ok(Err(format!("{what}: row {bad} has {} values, row 0 has {}", out[bad].len(), first.len())));
+            }
+        }
+        Ok(Ok(out))
+    }
+
+    fn own(&mut self, values: Vec<f32>) -> wasmtime::Result<Resource<Model>> {
+        Ok(self.table().push(Model::Owned(values.into()))?)
+    }
+}
+
+/// `rows` laid end to end, as the SDK's contiguous kernels take them.
+fn gathered(rows: &[&[f32]]) -> Vec<f32> {
+    rows.concat()
+}
+
+fn same_len(a: &[f32], b: &[f32], what: &str) -> Result<(), String> {
+    if a.len() == b.len() {
+        Ok(())
+    } else {
+        Err(format!("{what}: models of {} and {} values", a.len(), b.len()))
+    }
+}
+
+impl iface::HostModel for HostState {
+    fn new(&mut self, values: Vec<f32>) -> wasmtime::Result<Resource<Model>> {
+        self.own(values)
+    }
+
+    fn len(&mut self, m: Resource<Model>) -> wasmtime::Result<u32> {
+        Ok(self.model(&m)?.values()?.len() as u32)
+    }
+
+    fn read(&mut self, m: Resource<Model>, start: u32, count: u32) -> wasmtime::Result<Vec<f32>> {
+        let values = self.model(&m)?.values()?;
+        let start = (start as usize).min(values.len());
+        let end = start.saturating_add(count as usize).min(values.len());
+        Ok(values[start..end].to_vec())
+    }
+
+    fn share(&mut self, m: Resource<Model>) -> wasmtime::Result<Resource<Model>> {
+        let model = self.model(&m)?;
+        let shared = match model {
+            Model::Owned(v) => Model::Owned(v.clone()),
+            other => Model::Owned(other.values()?.into()),
+        };
+        Ok(self.table().push(shared)?)
+    }
+
+    fn drop(&mut self, m: Resource<Model>) -> wasmtime::Result<()> {
+        self.table().delete(m)?;
+        Ok(())
+    }
+}
+
+impl iface::Host for HostState {
+    fn cross_stats(
+        &mut self,
+        rows: Vec<Resource<Model>>,
+        origin: Resource<Model>,
+        reference: Resource<Model>,
+    ) -> Kernel<Vec<iface::RowStats>> {
+        let mut all = rows;
+        all.extend([origin, reference]);
+        let vectors = match self.rows_of(&all, "cross-stats")? {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        let (rows, ends) = vectors.split_at(vectors.len() - 2);
+        let stats = kernels::cross_stats_rows(rows, ends[0], ends[1]);
+        Ok(Ok(stats.into_iter().map(|s| iface::RowStats { dot: s.dot, norm_sq: s.norm_sq, positive: s.pos, negative: s.neg }).collect()))
+    }
+
+    fn dot(&mut self, a: Resource<Model>, b: Resource<Model>) -> Kernel<f32> {
+        self.check_deadline("dot")?;
+        let (a, b) = (self.table_ref().get(&a)?.values()?, self.table_ref().get(&b)?.values()?);
+        Ok(same_len(a, b, "dot").map(|()| kernels::dot(a, b)))
+    }
+
+    fn norm_sq(&mut self, a: Resource<Model>) -> wasmtime::Result<f32> {
+        self.check_deadline("norm-sq")?;
+        Ok(kernels::norm_sq(self.model(&a)?.values()?))
+    }
+
+    fn distances_sq(&mut self, rows: Vec<Resource<Model>>, to: Resource<Model>) -> Kernel<Vec<f32>> {
+        let mut all = rows;
+        all.push(to);
+        Ok(self.rows_of(&all, "distances-sq")?.map(|v| {
+            let (rows, to) = v.split_at(v.len() - 1);
+            rows.iter().map(|r| kernels::distance_sq(r, to[0])).collect()
+        }))
+    }
+
+    fn combine(&mut self, base: Resource<Model>, base_coef: f32, rows: Vec<Resource<Model>>, coefs: Vec<f32>) -> Kernel<Resource<Model>> {
+        if rows.len() != coefs.len() {
+            return Ok(Err(format!("combine: {} rows but {} coefficients", rows.len(), coefs.len())));
+        }
+        let mut all = rows;
+        all.push(base);
+        let out = match self.rows_of(&all, "combine")? {
+            Ok(v) => {
+                let (rows, base) = v.split_at(v.len() - 1);
+                let terms: Vec<(&[f32], f32)> = rows.iter().copied().zip(coefs).collect();
+                kernels::combine(base[0], base_coef, &terms)
+            }
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(self.own(out)?))
+    }
+
+    fn sign_sum(&mut self, rows: Vec<Resource<Model>>, origin: Resource<Model>) -> Kernel<Resource<Model>> {
+        let mut all = rows;
+        all.push(origin);
+        let out = match self.rows_of(&all, "sign-sum")? {
+            Ok(v) => {
+                let (rows, origin) = v.split_at(v.len() - 1);
+                sign_sum(rows, origin[0])
+            }
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(self.own(out)?))
+    }
+
+    fn mean(&mut self, rows: Vec<Resource<Model>>) -> Kernel<Resource<Model>> {
+        self.row_kernel(rows, None, "mean", |buf, dim| Ok(kernels::mean_rows(buf, dim)))
+    }
+
+    fn mean_plus_z_std(&mut self, rows: Vec<Resource<Model>>, z: f32) -> Kernel<Resource<Model>> {
+        self.row_kernel(rows, None, "mean-plus-z-std", |buf, dim| Ok(kernels::mean_plus_z_std(buf, dim, z)))
+    }
+
+    fn median(&mut self, rows: Vec<Resource<Model>>, extra: Option<Resource<Model>>) -> Kernel<Resource<Model>> {
+        self.row_kernel(rows, extra, "median", |buf, dim| Ok(kernels::median(buf, None, dim)))
+    }
+
+    fn trimmed_sum(&mut self, rows: Vec<Resource<Model>>, extra: Option<Resource<Model>>, trim: u32) -> Kernel<Resource<Model>> {
+        self.row_kernel(rows, extra, "trimmed-sum", |buf, dim| kernels::trimmed_sum(buf, dim, trim as usize))
+    }
+
+    fn extrapolate(&mut self, x: Resource<Model>, origin: Resource<Model>, s: f32) -> Kernel<Resource<Model>> {
+        let out = match self.rows_of(&[x, origin], "extrapolate")? {
+            Ok(v) => v[0].iter().zip(v[1]).map(|(x, m)| x + s * (x - m)).collect(),
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(self.own(out)?))
+    }
+}
+
+impl HostState {
+    /// A kernel over the rows (and `extra`, as one more row after them) laid end to end.
+    fn row_kernel(
+        &mut self,
+        mut rows: Vec<Resource<Model>>,
+        extra: Option<Resource<Model>>,
+        what: &str,
+        kernel: impl FnOnce(&[f32], usize) -> Result<Vec<f32>, String>,
+    ) -> Kernel<Resource<Model>> {
+        rows.extend(extra);
+        let out = match self.rows_of(&rows, what)? {
+            Ok(v) if v.is_empty() => Err(format!("{what}: no rows")),
+            Ok(v) => kernel(&gathered(&v), v[0].len()),
+            Err(e) => Err(e),
+        };
+        match out {
+            Ok(values) => Ok(Ok(self.own(values)?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+}
+
+/// Per coordinate, Σ over rows of sign(origin − row): +1, 0 or −1, a NaN difference 0;
+/// counted in integers, so exact in any order.
+fn sign_sum(rows: &[&[f32]], origin: &[f32]) -> Vec<f32> {
+    let mut net = vec![0i32; origin.len()];
+    for row in rows {
+        for ((n, o), x) in net.iter_mut().zip(origin).zip(*row) {
+            *n += i32::from(o - x > 0.0) - i32::from(o - x < 0.0);
+        }
+    }
+    net.into_iter().map(|n| n as f32).collect()
+}
+
+impl super::bindings::v0_2::defense::byz::policy::host::Host for HostState {
+    fn log(&mut self, level: super::bindings::wit::LogLevel, message: String) -> wasmtime::Result<()> {
+        super::bindings::defense::byz::policy::host::Host::log(self, level, message);
+        Ok(())
+    }
+
+    fn random_u64(&mut self) -> wasmtime::Result<u64> {
+        Ok(super::bindings::defense::byz::policy::host::Host::random_u64(self))
+    }
+}
+
+impl super::bindings::v0_2::defense::byz::policy::local_data::Host for HostState {
+    /// The candidates gathered end to end, then 0.1.0's `evaluate-loss` (deadline and
+    /// candidate caps included).
+    fn evaluate_loss(&mut self, candidates: Vec<Resource<Model>>) -> Kernel<Vec<f32>> {
+        let count = candidates.len() as u32;
+        let buffer = match self.rows_of(&candidates, "evaluate-loss")? {
+            Ok(v) => gathered(&v),
+            Err(e) => return Ok(Err(e)),
+        };
+        super::bindings::defense::byz::policy::local_data::Host::evaluate_loss(self, buffer, count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_sums_count_exactly_and_ignore_nan() {
+        let origin = [1.0, 0.0, f32::NAN, 2.0];
+        let rows: [&[f32]; 3] = [&[0.0, 0.0, 1.0, 3.0], &[0.5, 1.0, 1.0, 3.0], &[2.0, f32::NAN, 1.0, 2.0]];
+        assert_eq!(sign_sum(&rows, &origin), vec![1.0, -1.0, 0.0, -2.0]);
+    }
+
+    #[test]
+    fn a_lent_model_reads_the_callers_slice() {
+        let values = vec![1.0f32, 2.0, 3.0];
+        let lent = Model::lent(&values);
+        assert_eq!(lent.values().unwrap(), &values[..]);
+        assert_eq!(Model::Owned(values.clone().into()).values().unwrap(), &values[..]);
+        assert!(Model::Expired.values().is_err());
+    }
+}
