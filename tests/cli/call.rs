@@ -316,3 +316,28 @@ fn a_v0_2_component_gets_the_sdk_kernels_bits_on_lent_models() {
     let conform = s.byzhost().arg("conform").arg(component("tests/fixtures/kernels_v0_2.wasm")).output().unwrap();
     assert!(conform.status.success(), "{}", String::from_utf8_lossy(&conform.stdout));
 }
+
+/// D-LIE on byz:policy@0.2.0 (tests/fixtures/dlie-v0-2: honest models lent, μ + 2σ by the
+/// host kernel) sends exactly the bytes of the 0.1.0 build policies/dlie.wasm.
+#[test]
+fn an_attack_on_v0_2_kernels_sends_the_bytes_of_its_v0_1_build() {
+    let s = Scratch::new();
+    let (m, d) = (7, 1003);
+    let honest: Vec<f32> = (0..m * d).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+    let h = s.npy("h.npy", &[m, d], &honest);
+    let craft = |policy: &str, out: &str| {
+        let o = s
+            .byzhost()
+            .arg("call")
+            .arg(component(policy))
+            .arg("--honest")
+            .arg(&h)
+            .args(["--byzantine", "3", "--out"])
+            .arg(s.path(out))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{policy}: {}", stderr_of(&o));
+        std::fs::read(s.path(out)).unwrap()
+    };
+    assert_eq!(craft("policies/dlie.wasm", "v1.npy"), craft("tests/fixtures/dlie_v0_2.wasm", "v2.npy"));
+}

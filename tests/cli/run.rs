@@ -548,3 +548,30 @@ fn a_v0_2_defense_runs_with_results_independent_of_threads() {
     assert_eq!(outcome(&s.path("1")), outcome(&s.path("3")));
     assert!(outcome(&s.path("1"))[0]["accuracy_mean"].as_f64().unwrap() > 0.0);
 }
+
+/// A run whose attack is the byz:policy@0.2.0 build of D-LIE gives the metrics of the run
+/// with its 0.1.0 build, bit for bit.
+#[test]
+fn an_attack_moved_to_v0_2_gives_the_metrics_of_its_v0_1_build() {
+    let s = Scratch::new();
+    for (out, attack) in [("v1", "policies/dlie.wasm"), ("v2", "tests/fixtures/dlie_v0_2.wasm")] {
+        let o = small_run(
+            &s,
+            out,
+            &[
+                "--attack",
+                component(attack).to_str().unwrap(),
+                "--epochs",
+                "1",
+                "--topology",
+                "static",
+                "--nodes",
+                "6",
+                "--edge-prob",
+                "0.9",
+            ],
+        );
+        assert!(o.status.success(), "{attack}: {}", stderr_of(&o));
+    }
+    assert_eq!(outcome(&s.path("v1")), outcome(&s.path("v2")));
+}
