@@ -188,3 +188,28 @@ fn a_killed_run_leaves_a_readable_record_that_resume_completes() {
     let record = summary(&s);
     assert_eq!((record["status"].as_str(), record["epochs_completed"].as_u64()), (Some("completed"), Some(40)), "{record}");
 }
+
+/// A byz:policy@0.2.0 defense that keeps a lent model past its call and reads it in the
+/// next one traps there, named as such; the run records the fault and keeps its record.
+#[test]
+fn a_lent_model_kept_past_its_call_traps_when_used() {
+    let s = Scratch::new();
+    let out = s
+        .byzhost()
+        .arg("run")
+        .args(["--nodes", "4", "--byzantine", "0", "--topology", "complete", "--epochs", "1", "--batch-size", "250"])
+        .args(["--eval-samples", "100", "--device", "cpu", "--quiet", "--defense"])
+        .arg(component("tests/fixtures/hostile_stale_model.wasm"))
+        .arg("--out")
+        .arg(s.path("r"))
+        .env_remove("BYZHOST_DATA")
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert!(!out.status.success(), "{err}");
+    assert_no_host_panic(&err);
+    assert!(has_error_class(&err, "trap") && err.contains("lent to an earlier call"), "{err}");
+    assert!(err.contains("round 1"), "the first call succeeds, the second traps: {err}");
+    let summary = std::fs::read_to_string(s.path("r/summary.json")).unwrap();
+    assert!(summary.contains("policy-fault"), "{summary}");
+}

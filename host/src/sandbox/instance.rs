@@ -262,7 +262,8 @@ impl<W: World> Core<W> {
                 Some(line) => format!("{trap} (last log line: {line})"),
                 None => trap.to_string(),
             }),
-            None => FaultKind::Trap(text::sanitize(chain.lines().next().unwrap_or_default(), text::LINE_MAX_BYTES)),
+            // An error a host import raised: its own words, not the backtrace heading.
+            None => FaultKind::Trap(text::sanitize(err.root_cause().to_string().lines().next().unwrap_or_default(), text::LINE_MAX_BYTES)),
         }
     }
 
