@@ -12,6 +12,11 @@
 //! loss(x) = mean squared distance from x to prev + u, so its filter does real work.
 //! Component times include copying the k·d inputs into the instance and the host's
 //! output checks — what a simulation round pays per node.
+//!
+//! Two more rows measure `byz:policy@0.2.0`, where the models are lent instead of copied,
+//! with the fixture `tests/fixtures/kernels-v0-2`: returning `local` unchanged (0.1.0's
+//! `standalone` copies k + 2 models in to do that) and the mean of `local` and the received
+//! models with the host kernel `combine`, each beside the same work in native Rust.
 
 use std::time::Duration;
 
@@ -102,14 +107,19 @@ fn time(call: impl FnMut() -> Vec<f32>) -> (Timing, Vec<f32>) {
 type IntParams = &'static [(&'static str, i64)];
 
 fn component(sandbox: &Sandbox, file: &str, params: IntParams, x: &Inputs) -> (Timing, Vec<f32>) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies").join(file);
+    let params: Vec<(String, byzhost::policy::ParamValue)> =
+        params.iter().map(|(n, v)| (n.to_string(), byzhost::policy::ParamValue::Integer(*v))).collect();
+    component_at(sandbox, &format!("policies/{file}"), &params, x)
+}
+
+/// [`component`] of the component at `relative` (to the repository root), with `params`.
+fn component_at(sandbox: &Sandbox, relative: &str, params: &[(String, byzhost::policy::ParamValue)], x: &Inputs) -> (Timing, Vec<f32>) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative);
     assert!(path.is_file(), "{} is missing: run scripts/build-policies.sh first", path.display());
     let policy = sandbox.load(&path).unwrap();
     let oracle = Box::new(DistanceOracle(x.target.clone()));
     let mut inst = DefenseInstance::with_seed(sandbox, &policy, 0, 0, oracle).unwrap();
-    let params: Vec<(String, byzhost::policy::ParamValue)> =
-        params.iter().map(|(n, v)| (n.to_string(), byzhost::policy::ParamValue::Integer(*v))).collect();
-    inst.configure(&params).unwrap();
+    inst.configure(params).unwrap();
     let ctx = context();
     time(|| inst.aggregate(&ctx, &x.prev, &x.local, &x.received).unwrap())
 }
@@ -164,10 +174,54 @@ fn main() {
         eprint!("{row}");
         table.push_str(&row);
     }
+    if filters.is_empty() || filters.iter().any(|f| f.contains("0.2.0")) {
+        for row in v0_2_rows(&sandbox, &x) {
+            eprint!("{row}");
+            table.push_str(&row);
+        }
+    }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load = load.split_whitespace().next().unwrap_or("?");
     println!("\nk = {K}, d = {D}, {CALLS} calls after {WARMUP} warm-up calls; 1-minute load average at the end: {load}\n\n{table}");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-policies.md");
     std::fs::write(&out, &table).unwrap();
     println!("wrote {}", out.display());
+}
+
+/// The 0.2.0 rows (see the header), formatted as the others.
+fn v0_2_rows(sandbox: &Sandbox, x: &Inputs) -> Vec<String> {
+    use byz_policy_sdk::kernels;
+    let kernel = |k: &str| vec![("kernel".to_string(), byzhost::policy::ParamValue::Text(k.into()))];
+    let w = 1.0 / (K as f32 + 1.0);
+    let mean = || {
+        let terms: Vec<(&[f32], f32)> = x.received.chunks_exact(D).map(|r| (r, w)).collect();
+        kernels::combine(&x.local, w, &terms)
+    };
+    let rows = [
+        (
+            "standalone, byz:policy@0.2.0 (models lent)",
+            component_at(sandbox, "tests/fixtures/kernels_v0_2.wasm", &kernel("share"), x),
+            time(|| x.local.clone()),
+        ),
+        (
+            "mean of k + 1 by host kernel, 0.2.0",
+            component_at(sandbox, "tests/fixtures/kernels_v0_2.wasm", &kernel("combine"), x),
+            time(mean),
+        ),
+    ];
+    rows.into_iter()
+        .map(|(name, (wasm_t, wasm_out), (native_t, native_out))| {
+            let diff = wasm_out.iter().zip(&native_out).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+            format!(
+                "| {name} | {:.3} | {:.3} | {:.2} | {:.3} | {:.3} | {:.2} | {diff:.1e} |\n",
+                ms(wasm_t.median),
+                ms(native_t.median),
+                ratio(wasm_t.median, native_t.median),
+                ms(wasm_t.min),
+                ms(native_t.min),
+                ratio(wasm_t.min, native_t.min),
+            )
+        })
+        .collect()
 }
