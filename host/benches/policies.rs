@@ -158,19 +158,7 @@ fn main() {
         if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
-        let (wasm_t, wasm_out) = component(&sandbox, file, params, &x);
-        let (native_t, native_out) = run_native(params, &x);
-        let diff = wasm_out.iter().zip(&native_out).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
-        let row = format!(
-            "| {name} | {:.3} | {:.3} | {:.2} | {:.3} | {:.3} | {:.2} | {diff:.1e} |\n",
-            ms(wasm_t.median),
-            ms(native_t.median),
-            ratio(wasm_t.median, native_t.median),
-            ms(wasm_t.min),
-            ms(native_t.min),
-            ratio(wasm_t.min, native_t.min),
-        );
+        let row = table_row(name, component(&sandbox, file, params, &x), run_native(params, &x));
         eprint!("{row}");
         table.push_str(&row);
     }
@@ -209,19 +197,21 @@ fn v0_2_rows(sandbox: &Sandbox, x: &Inputs) -> Vec<String> {
             time(mean),
         ),
     ];
-    rows.into_iter()
-        .map(|(name, (wasm_t, wasm_out), (native_t, native_out))| {
-            let diff = wasm_out.iter().zip(&native_out).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-            let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
-            format!(
-                "| {name} | {:.3} | {:.3} | {:.2} | {:.3} | {:.3} | {:.2} | {diff:.1e} |\n",
-                ms(wasm_t.median),
-                ms(native_t.median),
-                ratio(wasm_t.median, native_t.median),
-                ms(wasm_t.min),
-                ms(native_t.min),
-                ratio(wasm_t.min, native_t.min),
-            )
-        })
-        .collect()
+    rows.into_iter().map(|(name, wasm, native)| table_row(name, wasm, native)).collect()
+}
+
+/// One markdown row: component and native timings, their ratios, and the largest difference
+/// between the two outputs.
+fn table_row(name: &str, (wasm_t, wasm_out): (Timing, Vec<f32>), (native_t, native_out): (Timing, Vec<f32>)) -> String {
+    let diff = wasm_out.iter().zip(&native_out).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    format!(
+        "| {name} | {:.3} | {:.3} | {:.2} | {:.3} | {:.3} | {:.2} | {diff:.1e} |\n",
+        ms(wasm_t.median),
+        ms(native_t.median),
+        ratio(wasm_t.median, native_t.median),
+        ms(wasm_t.min),
+        ms(native_t.min),
+        ratio(wasm_t.min, native_t.min),
+    )
 }

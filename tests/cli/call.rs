@@ -217,38 +217,29 @@ fn a_result_over_the_transfer_limit_is_its_own_fault_class() {
 fn wasi_components_observe_nothing_and_their_results_are_deterministic() {
     let s = Scratch::new();
     let d = 16;
-    let prev = s.npy("p.npy", &[d], &vec![0.0; d]);
-    let local = s.npy("l.npy", &[d], &vec![1.0; d]);
-    let received = s.npy("r.npy", &[2, d], &vec![2.0; 2 * d]);
+    s.npy("p.npy", &[d], &vec![0.0; d]);
+    s.npy("l.npy", &[d], &vec![1.0; d]);
+    s.npy("r.npy", &[2, d], &vec![2.0; 2 * d]);
     // The Python component takes ~20 s to compile: a cache shared across test runs.
     let cache = crate::support::repo_root().join("target/test-component-cache");
+    let cache = cache.to_str().unwrap();
     for (file, name) in [("tests/fixtures/wasi_probe.wasm", "wasi-probe"), ("tests/fixtures/python_probe.wasm", "python-probe")] {
         let probe = component(file);
-        let call = |out: &str, seed: &str| {
-            let o = s
-                .byzhost()
-                .arg("call")
-                .arg(&probe)
-                .args(["--prev", prev.to_str().unwrap(), "--local", local.to_str().unwrap(), "--received", received.to_str().unwrap()])
-                .args(["--seed", seed, "--out"])
-                .arg(s.path(out))
-                .arg("--component-cache")
-                .arg(&cache)
-                .output()
-                .unwrap();
+        let call = |seed: &str| {
+            let o = call_defense(&s, file, &["--seed", seed, "--component-cache", cache]);
             assert!(o.status.success(), "{name}: {}", stderr_of(&o));
-            (s.read(out).1, stderr_of(&o))
+            (s.read("o.npy").1, stderr_of(&o))
         };
-        let (first, log) = call(&format!("{name}-a.npy"), "1");
+        let (first, log) = call("1");
         // Listing `/`: refused; environment, arguments, stdin: empty; TCP and /etc/passwd:
         // refused; the wall clock at 2000-01-01; the monotonic clock frozen.
         assert_eq!(&first[..8], &[-1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 10957.0, 0.0], "{name}: {log}");
         assert!(log.contains(&format!("[{name} node 0] info: probe saw")) && log.contains("probe stderr line"), "{name}: {log}");
-        let (again, _) = call(&format!("{name}-b.npy"), "1");
+        let (again, _) = call("1");
         assert_eq!(first, again, "{name}: the same seed gives the same random draws");
-        let (other, _) = call(&format!("{name}-c.npy"), "2");
+        let (other, _) = call("2");
         assert_ne!(first[8], other[8], "{name}: randomness follows the seed");
-        let inspect = s.byzhost().arg("inspect").arg(&probe).arg("--component-cache").arg(&cache).output().unwrap();
+        let inspect = s.byzhost().arg("inspect").arg(&probe).args(["--component-cache", cache]).output().unwrap();
         let text = String::from_utf8_lossy(&inspect.stdout);
         assert!(text.contains("granted nothing") && text.contains("wasi:filesystem/preopens@0.2"), "{name}: {text}");
     }

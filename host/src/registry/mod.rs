@@ -58,14 +58,14 @@ impl Registry {
         Ok(Registry { store: Store::open_default()?, transport, lock, max_component })
     }
 
-    /// Loads the policy `reference` names, as the `role` asked for (any policy when `None`).
-    /// `flag` names where the reference came from in errors (`--defense`, say).
+    /// Loads the registry policy `reference` names (a file is its caller's to load), as the
+    /// `role` asked for (any policy when `None`). `flag` names where the reference came from
+    /// in errors (`--defense`, say).
     pub fn load(&self, sandbox: &Sandbox, reference: &PolicyRef, role: Option<PolicyKind>, flag: &str) -> Result<Resolved> {
-        if let PolicyRef::File(path) = reference {
-            let policy = sandbox.load(path).with_context(|| flag.to_string())?;
-            return Ok(Resolved { policy, origin: None, pin: None });
-        }
-        let oci = reference.to_oci().with_context(|| flag.to_string())?.expect("a remote reference");
+        let oci = reference
+            .to_oci()
+            .with_context(|| flag.to_string())?
+            .with_context(|| format!("{flag} {reference} is a file, not a registry reference"))?;
         let (bytes, pin) = self.fetch(&oci, role, &reference.to_string()).with_context(|| flag.to_string())?;
         let policy = sandbox.load_bytes(Path::new(&reference.to_string()), bytes).with_context(|| format!("{flag} {reference}"))?;
         let world = artifact::world_of(&policy);

@@ -37,6 +37,8 @@ pub struct Remote {
     auth: RegistryAuth,
     reference: Reference,
     what: String,
+    /// The registry is on this machine (so an unreachable one is most likely not running).
+    loopback: bool,
 }
 
 impl Remote {
@@ -58,8 +60,14 @@ impl Remote {
         };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the registry client")?;
         let reference: Reference = oci.whole().parse().with_context(|| format!("{oci} is not a reference the registry client accepts"))?;
-        let remote =
-            Remote { runtime, client: Client::new(config), auth: auth_for(&oci.registry, transport), reference, what: oci.to_string() };
+        let remote = Remote {
+            runtime,
+            client: Client::new(config),
+            auth: auth_for(&oci.registry, transport),
+            reference,
+            what: oci.to_string(),
+            loopback: oci.is_loopback(),
+        };
         remote.runtime.block_on(remote.client.auth(&remote.reference, &remote.auth, op)).map_err(|e| remote.explain(e))?;
         Ok(remote)
     }
@@ -140,7 +148,7 @@ impl Remote {
                 anyhow!("{}: registry {registry} refused access (HTTP 401/403: authentication required or denied); {login}", self.what)
             }
             OciDistributionError::RequestError(r) if r.is_connect() || r.is_timeout() => {
-                let hint = if self.reference.registry().contains("127.0.0.1") || registry.starts_with("localhost") {
+                let hint = if self.loopback {
                     "is it running?".to_string()
                 } else {
                     format!("check the address and the network; a registry that speaks plain HTTP needs --insecure-registry {registry}")

@@ -110,19 +110,6 @@ impl HostState {
     }
 }
 
-/// `rows` laid end to end, as the SDK's contiguous kernels take them.
-fn gathered(rows: &[&[f32]]) -> Vec<f32> {
-    rows.concat()
-}
-
-fn same_len(a: &[f32], b: &[f32], what: &str) -> Result<(), String> {
-    if a.len() == b.len() {
-        Ok(())
-    } else {
-        Err(format!("{what}: models of {} and {} values", a.len(), b.len()))
-    }
-}
-
 impl iface::HostModel for HostState {
     fn new(&mut self, values: Vec<f32>) -> wasmtime::Result<Resource<Model>> {
         self.own(values)
@@ -163,19 +150,15 @@ impl iface::Host for HostState {
     ) -> Kernel<Vec<iface::RowStats>> {
         let mut all = rows;
         all.extend([origin, reference]);
-        let vectors = match self.rows_of(&all, "cross-stats")? {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
-        };
-        let (rows, ends) = vectors.split_at(vectors.len() - 2);
-        let stats = kernels::cross_stats_rows(rows, ends[0], ends[1]);
-        Ok(Ok(stats.into_iter().map(|s| iface::RowStats { dot: s.dot, norm_sq: s.norm_sq, positive: s.pos, negative: s.neg }).collect()))
+        Ok(self.rows_of(&all, "cross-stats")?.map(|v| {
+            let (rows, ends) = v.split_at(v.len() - 2);
+            let stats = kernels::cross_stats_rows(rows, ends[0], ends[1]);
+            stats.into_iter().map(|s| iface::RowStats { dot: s.dot, norm_sq: s.norm_sq, positive: s.pos, negative: s.neg }).collect()
+        }))
     }
 
     fn dot(&mut self, a: Resource<Model>, b: Resource<Model>) -> Kernel<f32> {
-        self.check_deadline("dot")?;
-        let (a, b) = (self.table_ref().get(&a)?.values()?, self.table_ref().get(&b)?.values()?);
-        Ok(same_len(a, b, "dot").map(|()| kernels::dot(a, b)))
+        Ok(self.rows_of(&[a, b], "dot")?.map(|v| kernels::dot(v[0], v[1])))
     }
 
     fn norm_sq(&mut self, a: Resource<Model>) -> wasmtime::Result<f32> {
@@ -198,58 +181,65 @@ impl iface::Host for HostState {
         }
         let mut all = rows;
         all.push(base);
-        let out = match self.rows_of(&all, "combine")? {
-            Ok(v) => {
-                let (rows, base) = v.split_at(v.len() - 1);
-                let terms: Vec<(&[f32], f32)> = rows.iter().copied().zip(coefs).collect();
-                kernels::combine(base[0], base_coef, &terms)
-            }
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(Ok(self.own(out)?))
+        self.model_kernel(&all, "combine", |v| {
+            let (rows, base) = v.split_at(v.len() - 1);
+            let terms: Vec<(&[f32], f32)> = rows.iter().copied().zip(coefs).collect();
+            Ok(kernels::combine(base[0], base_coef, &terms))
+        })
     }
 
     fn sign_sum(&mut self, rows: Vec<Resource<Model>>, origin: Resource<Model>) -> Kernel<Resource<Model>> {
         let mut all = rows;
         all.push(origin);
-        let out = match self.rows_of(&all, "sign-sum")? {
-            Ok(v) => {
-                let (rows, origin) = v.split_at(v.len() - 1);
-                sign_sum(rows, origin[0])
-            }
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(Ok(self.own(out)?))
+        self.model_kernel(&all, "sign-sum", |v| {
+            let (rows, origin) = v.split_at(v.len() - 1);
+            Ok(sign_sum(rows, origin[0]))
+        })
     }
 
     fn mean(&mut self, rows: Vec<Resource<Model>>) -> Kernel<Resource<Model>> {
-        self.row_kernel(rows, None, "mean", |buf, dim| Ok(kernels::mean_rows(buf, dim)))
+        self.gathered_kernel(rows, None, "mean", |buf, dim| Ok(kernels::mean_rows(buf, dim)))
     }
 
     fn mean_plus_z_std(&mut self, rows: Vec<Resource<Model>>, z: f32) -> Kernel<Resource<Model>> {
-        self.row_kernel(rows, None, "mean-plus-z-std", |buf, dim| Ok(kernels::mean_plus_z_std(buf, dim, z)))
+        self.gathered_kernel(rows, None, "mean-plus-z-std", |buf, dim| Ok(kernels::mean_plus_z_std(buf, dim, z)))
     }
 
     fn median(&mut self, rows: Vec<Resource<Model>>, extra: Option<Resource<Model>>) -> Kernel<Resource<Model>> {
-        self.row_kernel(rows, extra, "median", |buf, dim| Ok(kernels::median(buf, None, dim)))
+        self.gathered_kernel(rows, extra, "median", |buf, dim| Ok(kernels::median(buf, None, dim)))
     }
 
     fn trimmed_sum(&mut self, rows: Vec<Resource<Model>>, extra: Option<Resource<Model>>, trim: u32) -> Kernel<Resource<Model>> {
-        self.row_kernel(rows, extra, "trimmed-sum", |buf, dim| kernels::trimmed_sum(buf, dim, trim as usize))
+        self.gathered_kernel(rows, extra, "trimmed-sum", |buf, dim| kernels::trimmed_sum(buf, dim, trim as usize))
     }
 
     fn extrapolate(&mut self, x: Resource<Model>, origin: Resource<Model>, s: f32) -> Kernel<Resource<Model>> {
-        let out = match self.rows_of(&[x, origin], "extrapolate")? {
-            Ok(v) => v[0].iter().zip(v[1]).map(|(x, m)| x + s * (x - m)).collect(),
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(Ok(self.own(out)?))
+        self.model_kernel(&[x, origin], "extrapolate", |v| Ok(v[0].iter().zip(v[1]).map(|(x, m)| x + s * (x - m)).collect()))
     }
 }
 
 impl HostState {
-    /// A kernel over the rows (and `extra`, as one more row after them) laid end to end.
-    fn row_kernel(
+    /// A kernel whose answer is a new model, computed from the values of `rows` (checked
+    /// to have one length); an `err` of the kernel is the guest's to handle.
+    fn model_kernel(
+        &mut self,
+        rows: &[Resource<Model>],
+        what: &str,
+        kernel: impl FnOnce(&[&[f32]]) -> Result<Vec<f32>, String>,
+    ) -> Kernel<Resource<Model>> {
+        let out = match self.rows_of(rows, what)? {
+            Ok(v) => kernel(&v),
+            Err(e) => Err(e),
+        };
+        match out {
+            Ok(values) => Ok(Ok(self.own(values)?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// A [`HostState::model_kernel`] over the rows (and `extra`, as one more row after them)
+    /// laid end to end, as the SDK's contiguous kernels take them.
+    fn gathered_kernel(
         &mut self,
         mut rows: Vec<Resource<Model>>,
         extra: Option<Resource<Model>>,
@@ -257,15 +247,10 @@ impl HostState {
         kernel: impl FnOnce(&[f32], usize) -> Result<Vec<f32>, String>,
     ) -> Kernel<Resource<Model>> {
         rows.extend(extra);
-        let out = match self.rows_of(&rows, what)? {
-            Ok(v) if v.is_empty() => Err(format!("{what}: no rows")),
-            Ok(v) => kernel(&gathered(&v), v[0].len()),
-            Err(e) => Err(e),
-        };
-        match out {
-            Ok(values) => Ok(Ok(self.own(values)?)),
-            Err(e) => Ok(Err(e)),
-        }
+        self.model_kernel(&rows, what, |v| match v.first() {
+            Some(first) => kernel(&v.concat(), first.len()),
+            None => Err(format!("{what}: no rows")),
+        })
     }
 }
 
@@ -298,7 +283,7 @@ impl super::bindings::v0_2::defense::byz::policy::local_data::Host for HostState
     fn evaluate_loss(&mut self, candidates: Vec<Resource<Model>>) -> Kernel<Vec<f32>> {
         let count = candidates.len() as u32;
         let buffer = match self.rows_of(&candidates, "evaluate-loss")? {
-            Ok(v) => gathered(&v),
+            Ok(v) => v.concat(),
             Err(e) => return Ok(Err(e)),
         };
         super::bindings::defense::byz::policy::local_data::Host::evaluate_loss(self, buffer, count)
