@@ -47,22 +47,59 @@ for entry in "${outputs[@]}"; do
 done
 echo "built ${#outputs[@]} components: $(printf '%s ' "${outputs[@]%%:*}")"
 
-# Python components (a folder with app.py under tests/fixtures/): componentize-py, pinned,
-# from PyPI into a venv beside libtorch's. Rebuilt only when app.py or the WIT changed.
+# Python components: componentize-py, pinned, from PyPI into a venv beside libtorch's.
+#   - tests/fixtures/*/app.py: byz:policy@0.1.0 fixtures on the raw bindings;
+#   - examples/python/*/app.py: byz:policy@0.2.0 policies on the Python SDK
+#     (policies/sdk-python, pip-installed into a folder componentize-py reads).
+# Each is rebuilt only when its app.py, the SDK or the WIT changed. A folder whose app.py
+# exports an attack (`export_attack`) builds the attack world, any other the defense world.
 componentize_version=0.25.1
 componentize_venv="${XDG_CACHE_HOME:-$HOME/.cache}/byzhost/componentize-py-$componentize_version"
-for app in tests/fixtures/*/app.py; do
-  [[ -f "$app" ]] || continue
-  dir="$(dirname "$app")"
-  name="$(basename "$dir")"
-  dest="tests/fixtures/${name//-/_}.wasm"
-  [[ -f "$dest" && "$dest" -nt "$app" && "$dest" -nt wit/0.1.0/policy.wit ]] && continue
+python_sdk_deps="target/python-sdk"
+
+ensure_componentize() {
   if [[ ! -x "$componentize_venv/bin/componentize-py" ]]; then
     echo "installing componentize-py $componentize_version (PyPI) into $componentize_venv"
     python3 -m venv "$componentize_venv"
     "$componentize_venv/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$componentize_version"
   fi
-  (cd "$dir" && "$componentize_venv/bin/componentize-py" -d "$root/wit/0.1.0" -w defense-policy componentize app -o "$root/$dest.tmp" >/dev/null)
+}
+
+ensure_python_sdk() {
+  local stamp="$python_sdk_deps/.installed"
+  if [[ ! -f "$stamp" ]] || [[ -n "$(find policies/sdk-python -newer "$stamp" -type f -not -path '*/__pycache__/*' | head -n1)" ]]; then
+    rm -rf "$python_sdk_deps"
+    "$componentize_venv/bin/pip" install --quiet --disable-pip-version-check --target "$python_sdk_deps" ./policies/sdk-python
+    touch "$stamp"
+  fi
+}
+
+# build_python APP_DIR WIT_DIR DEST [EXTRA_PATH]
+build_python() {
+  local dir="$1" wit="$2" dest="$3" extra="${4:-}" world=defense-policy
+  grep -q export_attack "$dir/app.py" && world=attack-policy
+  local newer=0
+  for input in "$dir/app.py" "$wit/policy.wit" ${extra:+"$extra/.installed"}; do
+    [[ "$dest" -nt "$input" ]] || newer=1
+  done
+  [[ -f "$dest" && $newer == 0 ]] && return
+  local paths=(-p "$root/$dir")
+  [[ -n "$extra" ]] && paths+=(-p "$root/$extra")
+  (cd "$dir" && "$componentize_venv/bin/componentize-py" -d "$root/$wit" -w "$world" componentize app "${paths[@]}" -o "$root/$dest.tmp" >/dev/null)
   mv "$dest.tmp" "$dest"
-  echo "built $dest (Python, componentize-py $componentize_version)"
+  echo "built $dest (Python, componentize-py $componentize_version, $world)"
+}
+
+for app in tests/fixtures/*/app.py examples/python/*/app.py; do
+  [[ -f "$app" ]] || continue
+  ensure_componentize
+  dir="$(dirname "$app")"
+  name="$(basename "$dir")"
+  case "$dir" in
+    tests/fixtures/*) build_python "$dir" wit/0.1.0 "tests/fixtures/${name//-/_}.wasm" ;;
+    *)
+      ensure_python_sdk
+      build_python "$dir" wit/0.2.0 "examples/python/${name//-/_}.wasm" "$python_sdk_deps"
+      ;;
+  esac
 done

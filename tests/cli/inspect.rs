@@ -12,7 +12,7 @@ fn inspect_shows_kind_name_wit_version_params_and_sha256() {
     let out = s.byzhost().arg("inspect").arg(&path).output().unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     let text = String::from_utf8(out.stdout).unwrap();
-    for expected in ["dpsgd 0.1.0 (defense)", "byz:policy@0.1.0", &sha, "weights", "uniform"] {
+    for expected in ["dpsgd 0.2.0 (defense)", "byz:policy@0.2.0", &sha, "weights", "uniform"] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }
 }
@@ -25,7 +25,7 @@ fn inspect_json_is_machine_readable() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["kind"], "attack");
     assert_eq!(v["name"], "reverse");
-    assert_eq!(v["wit_version"], "byz:policy@0.1.0");
+    assert_eq!(v["wit_version"], "byz:policy@0.2.0");
     assert_eq!(v["params"][0]["name"], "scale");
     assert_eq!(v["params"][0]["type"], "float");
     assert_eq!(v["params"][0]["default"], 1.0);

@@ -94,7 +94,7 @@ fn push_then_pull_round_trips_with_equal_digests_and_tags_list_it() {
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     let cached = text.lines().find_map(|l| l.strip_prefix("cached     ")).unwrap();
     assert_eq!(std::fs::read(cached).unwrap(), std::fs::read(component("policies/dpsgd.wasm")).unwrap());
-    assert!(text.contains("byz:policy/defense-policy@0.1.0"), "{text}");
+    assert!(text.contains("byz:policy/defense-policy@0.2.0"), "{text}");
     // The store is an OCI image layout that names the pulled tag.
     let index = json(&fresh.path("cache/oci/index.json"));
     assert!(index.to_string().contains(&format!("{}/byz/dpsgd:0.1.0", registry.addr)), "{index}");
@@ -139,7 +139,7 @@ fn a_run_by_reference_matches_the_run_by_file_and_pins_both_digests() {
     assert_eq!(policies["defense"]["repository"], "byz/sim-reweight");
     assert_eq!(policies["attack"]["manifest_digest"], attack_digest.as_str());
     assert_eq!(policies["attack"]["file"], "byz:dlie@0.1.0");
-    assert_eq!(policies["attack"]["world"], "byz:policy/attack-policy@0.1.0");
+    assert_eq!(policies["attack"]["world"], "byz:policy/attack-policy@0.2.0");
     let file_sha = json(&s.path("f/policies.json"))["defense"]["sha256"].clone();
     assert_eq!(policies["defense"]["sha256"], file_sha, "the layer is the file's bytes");
 }
@@ -207,7 +207,7 @@ fn malformed_artifacts_are_refused_before_wasmtime_and_name_the_reference() {
     let registry = RegistryServer::start();
     let s = Scratch::new();
     let dpsgd = std::fs::read(component("policies/dpsgd.wasm")).unwrap();
-    let defense = "byz:policy/defense-policy@0.1.0";
+    let defense = "byz:policy/defense-policy@0.2.0";
     let wasm = "application/wasm";
     let config_type = "application/vnd.wasm.config.v0+json";
     let core_module = b"\0asm\x01\0\0\0".to_vec();
@@ -465,5 +465,5 @@ fn the_publish_script_pushes_every_shipped_policy_under_its_package_name() {
     assert!(lines.lines().any(|l| l.starts_with(&sim) && l.contains(" sha256:")), "{lines}");
     configure_wkg(&s, &registry);
     let o = byzhost(&s).args(["inspect", "byz:sim-reweight@0.1.0"]).output().unwrap();
-    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("sim-reweight 0.1.0 (defense)"), "{}", stderr_of(&o));
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("sim-reweight 0.2.0 (defense)"), "{}", stderr_of(&o));
 }

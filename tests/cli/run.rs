@@ -488,7 +488,7 @@ fn a_resumed_run_whose_component_was_rebuilt_gets_the_recorded_bytes() {
     let policies: Value = serde_json::from_str(&std::fs::read_to_string(s.path("cut/policies.json")).unwrap()).unwrap();
     let defense = &policies["defense"];
     assert!(defense["manifest_digest"].as_str().unwrap().starts_with("sha256:"), "{policies}");
-    assert_eq!(defense["world"], "byz:policy/defense-policy@0.1.0");
+    assert_eq!(defense["world"], "byz:policy/defense-policy@0.2.0");
     assert_eq!(defense["size_bytes"].as_u64(), Some(std::fs::metadata(&mine).unwrap().len()));
     assert!(s.path("cache/oci/oci-layout").is_file() && s.path("cache/oci/index.json").is_file());
     let full: Value = serde_json::from_str(&std::fs::read_to_string(s.path("full/policies.json")).unwrap()).unwrap();

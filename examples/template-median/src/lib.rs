@@ -6,7 +6,7 @@
 //! why it is a classic Byzantine-robust baseline; it is exact on agreeing inputs and does
 //! not depend on the order of neighbours, so it passes every conformance property.
 
-use byz_policy_sdk::{check_defense_shapes, kernels, Context, Defense, Env, Info, PolicyKind};
+use byz_policy_sdk::{check_defense_shapes, ops, Context, Defense, Env, Info, Model, PolicyKind};
 
 #[derive(Default)]
 pub struct CoordinateMedian;
@@ -25,11 +25,12 @@ impl Defense for CoordinateMedian {
         }
     }
 
-    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], _env: &mut dyn Env) -> Result<Vec<f32>, String> {
+    fn aggregate(&mut self, ctx: &Context, prev: &Model, local: &Model, received: &[Model], _env: &mut dyn Env) -> Result<Model, String> {
         // Malformed lengths become an `err`, never a panic (a panic traps the instance).
         check_defense_shapes(ctx, prev, local, received)?;
-        // With no neighbours the median of the node's own model alone is that model.
-        Ok(kernels::median(received, Some(local), ctx.dim as usize))
+        // The host computes the median on its own copies of the models; nothing is copied
+        // into the component. With no neighbours the median of `local` alone is `local`.
+        ops::median(&received.iter().collect::<Vec<_>>(), Some(local))
     }
 }
 
@@ -38,7 +39,7 @@ byz_policy_sdk::export_defense!(CoordinateMedian);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use byz_policy_sdk::NativeEnv;
+    use byz_policy_sdk::{FlatDefense, NativeEnv};
 
     fn ctx(k: usize, dim: usize) -> Context {
         Context { neighbors: (1..=k as u32).collect(), neighbor_degrees: vec![k as u32; k], dim: dim as u32, ..Default::default() }
@@ -48,19 +49,19 @@ mod tests {
     fn one_outlier_per_coordinate_is_ignored() {
         let local = [1.0, 10.0];
         let received = [2.0, 11.0, 1e6, 12.0, 3.0, -1e6];
-        let out = CoordinateMedian.aggregate(&ctx(3, 2), &local, &local, &received, &mut NativeEnv::new(0)).unwrap();
+        let out = CoordinateMedian.aggregate_flat(&ctx(3, 2), &local, &local, &received, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out, vec![2.5, 11.5]);
     }
 
     #[test]
     fn no_neighbours_keeps_the_local_model() {
-        let out = CoordinateMedian.aggregate(&ctx(0, 2), &[0.0; 2], &[4.0, 5.0], &[], &mut NativeEnv::new(0)).unwrap();
+        let out = CoordinateMedian.aggregate_flat(&ctx(0, 2), &[0.0; 2], &[4.0, 5.0], &[], &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out, vec![4.0, 5.0]);
     }
 
     #[test]
     fn a_short_received_is_an_error() {
-        let err = CoordinateMedian.aggregate(&ctx(2, 2), &[0.0; 2], &[0.0; 2], &[0.0; 3], &mut NativeEnv::new(0));
+        let err = CoordinateMedian.aggregate_flat(&ctx(2, 2), &[0.0; 2], &[0.0; 2], &[0.0; 3], &mut NativeEnv::new(0));
         assert!(err.is_err());
     }
 }

@@ -97,12 +97,7 @@ impl HostState {
         for r in rows {
             out.push(table.get(r)?.values()?);
         }
-        if let Some(first) = out.first() {
-            if let Some(bad) = out.iter().position(|v| v.len() != first.len()) {
-                return Ok(Err(format!("{what}: row {bad} has {} values, row 0 has {}", out[bad].len(), first.len())));
-            }
-        }
-        Ok(Ok(out))
+        Ok(kernels::same_length(what, &out).map(|()| out))
     }
 
     fn own(&mut self, values: Vec<f32>) -> wasmtime::Result<Resource<Model>> {
@@ -193,7 +188,7 @@ impl iface::Host for HostState {
         all.push(origin);
         self.model_kernel(&all, "sign-sum", |v| {
             let (rows, origin) = v.split_at(v.len() - 1);
-            Ok(sign_sum(rows, origin[0]))
+            Ok(kernels::sign_sum(rows, origin[0]))
         })
     }
 
@@ -214,7 +209,7 @@ impl iface::Host for HostState {
     }
 
     fn extrapolate(&mut self, x: Resource<Model>, origin: Resource<Model>, s: f32) -> Kernel<Resource<Model>> {
-        self.model_kernel(&[x, origin], "extrapolate", |v| Ok(v[0].iter().zip(v[1]).map(|(x, m)| x + s * (x - m)).collect()))
+        self.model_kernel(&[x, origin], "extrapolate", |v| Ok(kernels::extrapolate(v[0], v[1], s)))
     }
 }
 
@@ -254,18 +249,6 @@ impl HostState {
     }
 }
 
-/// Per coordinate, Σ over rows of sign(origin − row): +1, 0 or −1, a NaN difference 0;
-/// counted in integers, so exact in any order.
-fn sign_sum(rows: &[&[f32]], origin: &[f32]) -> Vec<f32> {
-    let mut net = vec![0i32; origin.len()];
-    for row in rows {
-        for ((n, o), x) in net.iter_mut().zip(origin).zip(*row) {
-            *n += i32::from(o - x > 0.0) - i32::from(o - x < 0.0);
-        }
-    }
-    net.into_iter().map(|n| n as f32).collect()
-}
-
 impl super::bindings::v0_2::defense::byz::policy::host::Host for HostState {
     fn log(&mut self, level: super::bindings::wit::LogLevel, message: String) -> wasmtime::Result<()> {
         super::bindings::defense::byz::policy::host::Host::log(self, level, message);
@@ -293,13 +276,6 @@ impl super::bindings::v0_2::defense::byz::policy::local_data::Host for HostState
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sign_sums_count_exactly_and_ignore_nan() {
-        let origin = [1.0, 0.0, f32::NAN, 2.0];
-        let rows: [&[f32]; 3] = [&[0.0, 0.0, 1.0, 3.0], &[0.5, 1.0, 1.0, 3.0], &[2.0, f32::NAN, 1.0, 2.0]];
-        assert_eq!(sign_sum(&rows, &origin), vec![1.0, -1.0, 0.0, -2.0]);
-    }
 
     #[test]
     fn a_lent_model_reads_the_callers_slice() {

@@ -14,7 +14,7 @@
 
 pub mod normal;
 
-use byz_policy_sdk::{check_attack_shapes, kernels, Attack, AttackContext, Crafted, Env, Info, PolicyKind};
+use byz_policy_sdk::{check_attack_shapes, ops, Attack, AttackContext, Crafted, Env, Info, Model, PolicyKind};
 
 #[derive(Default)]
 pub struct Alie;
@@ -47,11 +47,11 @@ impl Attack for Alie {
         }
     }
 
-    fn craft(&mut self, ctx: &AttackContext, honest: &[f32], _env: &mut dyn Env) -> Result<Crafted, String> {
+    fn craft(&mut self, ctx: &AttackContext, honest: &[Model], _env: &mut dyn Env) -> Result<Crafted, String> {
         check_attack_shapes(ctx, honest)?;
         let z = z_max(ctx.nodes, ctx.byzantine.len())?;
-        let message = kernels::mean_plus_z_std(honest, ctx.dim as usize, z as f32);
-        Ok(Crafted::broadcast_same(ctx, &message))
+        let message = ops::mean_plus_z_std(&honest.iter().collect::<Vec<_>>(), z as f32)?;
+        Ok(Crafted::broadcast_same(ctx, message))
     }
 }
 
@@ -60,7 +60,7 @@ byz_policy_sdk::export_attack!(Alie);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use byz_policy_sdk::{ByzantineNode, NativeEnv, SendMode};
+    use byz_policy_sdk::{ByzantineNode, FlatAttack, NativeEnv, SendMode};
 
     #[test]
     fn z_max_for_the_papers_setting_and_small_cases() {
@@ -92,7 +92,7 @@ mod tests {
             ..Default::default()
         };
         let honest = [1.0, 0.0, 4.0, -1.0, 2.0, 2.0, 0.0, 4.0, 1.0, 5.0, 3.0, 0.0, 7.0, -3.0, 8.0];
-        let out = Alie.craft(&ctx, &honest, &mut NativeEnv::new(0)).unwrap();
+        let out = Alie.craft_flat(&ctx, &honest, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out.mode, SendMode::Broadcast);
         let z = 0.841621f32;
         let row: Vec<f32> =
@@ -101,6 +101,6 @@ mod tests {
         for (g, w) in out.vectors.iter().zip(row.iter().cycle()) {
             assert!((g - w).abs() < 1e-5, "{:?} vs {row:?}", out.vectors);
         }
-        assert!(Alie.craft(&ctx, &honest[..5], &mut NativeEnv::new(0)).is_err());
+        assert!(Alie.craft_flat(&ctx, &honest[..5], &mut NativeEnv::new(0)).is_err());
     }
 }

@@ -8,7 +8,7 @@
 //! rule tolerates and must be set to it (default 1); a node with fewer than 2b + 1
 //! neighbours cannot run the rule and the call is an error naming both numbers.
 
-use byz_policy_sdk::{check_defense_shapes, kernels, Context, Defense, Env, Info, ParamSpec, Params, PolicyKind};
+use byz_policy_sdk::{check_defense_shapes, ops, Context, Defense, Env, Info, Model, ParamSpec, Params, PolicyKind};
 
 pub struct Bridge {
     b: usize,
@@ -46,7 +46,7 @@ impl Defense for Bridge {
         Ok(())
     }
 
-    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], _env: &mut dyn Env) -> Result<Vec<f32>, String> {
+    fn aggregate(&mut self, ctx: &Context, prev: &Model, local: &Model, received: &[Model], _env: &mut dyn Env) -> Result<Model, String> {
         let k = check_defense_shapes(ctx, prev, local, received)?;
         let b = self.b;
         if k < 2 * b + 1 {
@@ -56,11 +56,12 @@ impl Defense for Bridge {
                 ctx.node
             ));
         }
-        let dim = ctx.dim as usize;
-        let mut out = kernels::trimmed_sum(received, dim, b)?;
-        kernels::axpy(&mut out, 1.0, local);
-        kernels::scale(&mut out, 1.0 / (k - 2 * b + 1) as f32);
-        Ok(out)
+        // Three host kernels, each as the 0.1.0 build did it in the guest: the trimmed sum,
+        // + local, × 1/(k − 2b + 1).
+        let rows: Vec<&Model> = received.iter().collect();
+        let sum = ops::trimmed_sum(&rows, None, b as u32)?;
+        let with_own = ops::combine(&sum, 1.0, &[local], &[1.0])?;
+        ops::scale(&with_own, 1.0 / (k - 2 * b + 1) as f32)
     }
 }
 
@@ -69,7 +70,7 @@ byz_policy_sdk::export_defense!(Bridge);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use byz_policy_sdk::{NativeEnv, ParamValue};
+    use byz_policy_sdk::{FlatDefense, NativeEnv, ParamValue};
 
     const LOCAL: [f32; 5] = [1.0, 2.0, 3.0, 4.0, 5.0];
     const RECEIVED: [f32; 15] = [3.0, 2.0, 1.0, 0.0, -1.0, 5.0, 6.0, 7.0, 8.0, 9.0, -1.0, 0.0, 1.0, 0.0, 3.0];
@@ -87,13 +88,13 @@ mod tests {
     #[test]
     fn b1_keeps_the_middle_received_value_and_averages_it_with_local() {
         // Columns {3,5,−1} {2,6,0} {1,7,1} {0,8,0} {−1,9,3}: middles 3 2 1 0 3, plus local, halved.
-        let out = Bridge::default().aggregate(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut NativeEnv::new(0)).unwrap();
+        let out = Bridge::default().aggregate_flat(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out, vec![2.0, 2.0, 2.0, 2.0, 4.0]);
     }
 
     #[test]
     fn b0_is_the_plain_mean_of_local_and_received() {
-        let out = with_b(0).unwrap().aggregate(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut NativeEnv::new(0)).unwrap();
+        let out = with_b(0).unwrap().aggregate_flat(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out, vec![2.0, 2.5, 3.0, 3.0, 4.0]);
     }
 
@@ -101,16 +102,16 @@ mod tests {
     fn an_outlier_cannot_move_the_result() {
         let mut r = RECEIVED;
         r[5..10].copy_from_slice(&[1e30; 5]);
-        let out = Bridge::default().aggregate(&ctx(3), &LOCAL, &LOCAL, &r, &mut NativeEnv::new(0)).unwrap();
+        let out = Bridge::default().aggregate_flat(&ctx(3), &LOCAL, &LOCAL, &r, &mut NativeEnv::new(0)).unwrap();
         // Row 2 is the largest of every column, so inflating it changes nothing.
         assert_eq!(out, vec![2.0, 2.0, 2.0, 2.0, 4.0]);
     }
 
     #[test]
     fn too_few_neighbours_is_an_error_naming_b_and_the_count() {
-        let e = with_b(2).unwrap().aggregate(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut NativeEnv::new(0)).unwrap_err();
+        let e = with_b(2).unwrap().aggregate_flat(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut NativeEnv::new(0)).unwrap_err();
         assert!(e.contains("b = 2") && e.contains("2b + 1 = 5") && e.contains("node 7 has 3"), "{e}");
-        let e = Bridge::default().aggregate(&ctx(0), &LOCAL, &LOCAL, &[], &mut NativeEnv::new(0)).unwrap_err();
+        let e = Bridge::default().aggregate_flat(&ctx(0), &LOCAL, &LOCAL, &[], &mut NativeEnv::new(0)).unwrap_err();
         assert!(e.contains("has 0"), "{e}");
     }
 

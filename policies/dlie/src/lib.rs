@@ -4,7 +4,7 @@
 //! negative z shifts the message the other way; with one regular model σ = 0 and the
 //! message is that model.
 
-use byz_policy_sdk::{check_attack_shapes, kernels, Attack, AttackContext, Crafted, Env, Info, ParamSpec, Params, PolicyKind};
+use byz_policy_sdk::{check_attack_shapes, ops, Attack, AttackContext, Crafted, Env, Info, Model, ParamSpec, Params, PolicyKind};
 
 pub struct Dlie {
     z: f32,
@@ -37,10 +37,10 @@ impl Attack for Dlie {
         Ok(())
     }
 
-    fn craft(&mut self, ctx: &AttackContext, honest: &[f32], _env: &mut dyn Env) -> Result<Crafted, String> {
+    fn craft(&mut self, ctx: &AttackContext, honest: &[Model], _env: &mut dyn Env) -> Result<Crafted, String> {
         check_attack_shapes(ctx, honest)?;
-        let message = kernels::mean_plus_z_std(honest, ctx.dim as usize, self.z);
-        Ok(Crafted::broadcast_same(ctx, &message))
+        let message = ops::mean_plus_z_std(&honest.iter().collect::<Vec<_>>(), self.z)?;
+        Ok(Crafted::broadcast_same(ctx, message))
     }
 }
 
@@ -49,7 +49,7 @@ byz_policy_sdk::export_attack!(Dlie);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use byz_policy_sdk::{ByzantineNode, NativeEnv, ParamValue, SendMode};
+    use byz_policy_sdk::{ByzantineNode, FlatAttack, NativeEnv, ParamValue, SendMode};
 
     fn ctx() -> AttackContext {
         AttackContext {
@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn broadcasts_mean_plus_two_population_stds() {
-        let out = Dlie::default().craft(&ctx(), &HONEST, &mut NativeEnv::new(0)).unwrap();
+        let out = Dlie::default().craft_flat(&ctx(), &HONEST, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out.mode, SendMode::Broadcast);
         assert_rows(&out.vectors, &want(2.0), 2);
         // Coordinate 4 by hand: 5 + 2·√6 = 9.898979.
@@ -89,11 +89,11 @@ mod tests {
     fn z_is_configurable() {
         let mut a = Dlie::default();
         a.configure(&Params::resolve(&Dlie::info().params, vec![("z".into(), ParamValue::Float(-1.0))]).unwrap()).unwrap();
-        assert_rows(&a.craft(&ctx(), &HONEST, &mut NativeEnv::new(0)).unwrap().vectors, &want(-1.0), 2);
+        assert_rows(&a.craft_flat(&ctx(), &HONEST, &mut NativeEnv::new(0)).unwrap().vectors, &want(-1.0), 2);
     }
 
     #[test]
     fn wrong_honest_length_is_an_error() {
-        assert!(Dlie::default().craft(&ctx(), &HONEST[..12], &mut NativeEnv::new(0)).unwrap_err().contains("expected 3"));
+        assert!(Dlie::default().craft_flat(&ctx(), &HONEST[..12], &mut NativeEnv::new(0)).unwrap_err().contains("expected 3"));
     }
 }

@@ -7,7 +7,7 @@
 //!   w_ij = 1 / (1 + max(d_i, d_j)), and w_ii = 1 − Σ_j w_ij; doubly stochastic on an
 //!   undirected graph, so honest nodes converge to the exact average.
 
-use byz_policy_sdk::{check_defense_shapes, kernels, Context, Defense, Env, Info, ParamSpec, Params, PolicyKind};
+use byz_policy_sdk::{check_defense_shapes, ops, Context, Defense, Env, Info, Model, ParamSpec, Params, PolicyKind};
 
 #[derive(Default)]
 pub struct Dpsgd {
@@ -40,9 +40,8 @@ impl Defense for Dpsgd {
         Ok(())
     }
 
-    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], _env: &mut dyn Env) -> Result<Vec<f32>, String> {
+    fn aggregate(&mut self, ctx: &Context, prev: &Model, local: &Model, received: &[Model], _env: &mut dyn Env) -> Result<Model, String> {
         let k = check_defense_shapes(ctx, prev, local, received)?;
-        let dim = ctx.dim as usize;
         let weights: Vec<f32> = if self.metropolis {
             if ctx.neighbor_degrees.len() != k {
                 return Err(format!("metropolis weights need {k} neighbour degrees, got {}", ctx.neighbor_degrees.len()));
@@ -57,18 +56,14 @@ impl Defense for Dpsgd {
         // Accumulate in node-id order, the node's own model in its place among its
         // neighbours: on a complete graph every node then sums the same terms in the same
         // order and the results are bit-identical (consensus error exactly 0).
-        let mut out = vec![0.0f32; dim];
         let own_slot = ctx.neighbors.iter().take_while(|&&j| j < ctx.node).count();
-        for (slot, (row, &w)) in received.chunks_exact(dim.max(1)).zip(&weights).enumerate() {
-            if slot == own_slot {
-                kernels::axpy(&mut out, own, local);
-            }
-            kernels::axpy(&mut out, w, row);
-        }
-        if own_slot == k {
-            kernels::axpy(&mut out, own, local);
-        }
-        Ok(out)
+        let mut rows: Vec<&Model> = received.iter().collect();
+        let mut coefs = weights;
+        rows.insert(own_slot, local);
+        coefs.insert(own_slot, own);
+        // The first term is the base (w·x rather than 0 + w·x: the same value, except that
+        // a coordinate whose every term is −0 stays −0 instead of becoming +0).
+        ops::combine(rows[0], coefs[0], &rows[1..], &coefs[1..])
     }
 }
 
@@ -77,7 +72,7 @@ byz_policy_sdk::export_defense!(Dpsgd);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use byz_policy_sdk::{NativeEnv, ParamValue};
+    use byz_policy_sdk::{FlatDefense, NativeEnv, ParamValue};
 
     fn ctx(k: usize, dim: usize, degrees: Vec<u32>) -> Context {
         Context { neighbors: (1..=k as u32).collect(), neighbor_degrees: degrees, dim: dim as u32, ..Default::default() }
@@ -94,7 +89,7 @@ mod tests {
     fn uniform_weights_give_the_exact_mean_of_self_and_neighbours() {
         let local = [1.0, 2.0, 3.0, 4.0, 5.0];
         let received = [3.0, 2.0, 1.0, 0.0, -1.0, 5.0, 6.0, 7.0, 8.0, 9.0, -1.0, 0.0, 1.0, 0.0, 3.0];
-        let out = configured("uniform").aggregate(&ctx(3, 5, vec![3; 3]), &local, &local, &received, &mut NativeEnv::new(0)).unwrap();
+        let out = configured("uniform").aggregate_flat(&ctx(3, 5, vec![3; 3]), &local, &local, &received, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out, vec![2.0, 2.5, 3.0, 3.0, 4.0]);
     }
 
@@ -103,7 +98,7 @@ mod tests {
         // Node with k = 2 neighbours of degrees 2 and 4: w = 1/3 and 1/5, self 1 - 8/15.
         let local = [15.0];
         let received = [0.0, 30.0];
-        let out = configured("metropolis").aggregate(&ctx(2, 1, vec![2, 4]), &local, &local, &received, &mut NativeEnv::new(0)).unwrap();
+        let out = configured("metropolis").aggregate_flat(&ctx(2, 1, vec![2, 4]), &local, &local, &received, &mut NativeEnv::new(0)).unwrap();
         assert!((out[0] - (7.0 + 6.0)).abs() < 1e-5, "{out:?}");
     }
 
@@ -116,7 +111,7 @@ mod tests {
             let others: Vec<u32> = (0..5).filter(|&j| j != node as u32).collect();
             let received: Vec<f32> = others.iter().flat_map(|&j| x[j as usize]).collect();
             let ctx = Context { node: node as u32, neighbors: others, neighbor_degrees: vec![4; 4], dim: 3, ..Default::default() };
-            Dpsgd::default().aggregate(&ctx, &x[node], &x[node], &received, &mut NativeEnv::new(0)).unwrap()
+            Dpsgd::default().aggregate_flat(&ctx, &x[node], &x[node], &received, &mut NativeEnv::new(0)).unwrap()
         };
         for node in 1..5 {
             assert_eq!(out(0), out(node), "node {node}");
@@ -126,14 +121,14 @@ mod tests {
     #[test]
     fn no_neighbours_keeps_the_local_model() {
         let local = [1.0, -2.0];
-        let out = Dpsgd::default().aggregate(&ctx(0, 2, vec![]), &local, &local, &[], &mut NativeEnv::new(0)).unwrap();
+        let out = Dpsgd::default().aggregate_flat(&ctx(0, 2, vec![]), &local, &local, &[], &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out, local);
     }
 
     #[test]
     fn wrong_lengths_are_errors() {
-        let e = Dpsgd::default().aggregate(&ctx(2, 2, vec![]), &[0.0; 2], &[0.0; 2], &[0.0; 3], &mut NativeEnv::new(0));
-        assert!(e.unwrap_err().contains("expected 2 neighbours x 2"));
+        let e = Dpsgd::default().aggregate_flat(&ctx(2, 2, vec![]), &[0.0; 2], &[0.0; 2], &[0.0; 3], &mut NativeEnv::new(0));
+        assert!(e.unwrap_err().contains("expected 2 (one per neighbour)"));
     }
 
     #[test]

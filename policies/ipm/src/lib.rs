@@ -3,7 +3,7 @@
 //! −ε·x̄, x̄ the mean of the regular models. A small ε (default 0.1) keeps the message
 //! close to the honest cloud while making its inner product with the true mean negative.
 
-use byz_policy_sdk::{check_attack_shapes, kernels, Attack, AttackContext, Crafted, Env, Info, ParamSpec, Params, PolicyKind};
+use byz_policy_sdk::{check_attack_shapes, ops, Attack, AttackContext, Crafted, Env, Info, Model, ParamSpec, Params, PolicyKind};
 
 pub struct Ipm {
     epsilon: f32,
@@ -35,11 +35,10 @@ impl Attack for Ipm {
         Ok(())
     }
 
-    fn craft(&mut self, ctx: &AttackContext, honest: &[f32], _env: &mut dyn Env) -> Result<Crafted, String> {
+    fn craft(&mut self, ctx: &AttackContext, honest: &[Model], _env: &mut dyn Env) -> Result<Crafted, String> {
         check_attack_shapes(ctx, honest)?;
-        let mut message = kernels::mean_rows(honest, ctx.dim as usize);
-        kernels::scale(&mut message, -self.epsilon);
-        Ok(Crafted::broadcast_same(ctx, &message))
+        let mean = ops::mean(&honest.iter().collect::<Vec<_>>())?;
+        Ok(Crafted::broadcast_same(ctx, ops::scale(&mean, -self.epsilon)?))
     }
 }
 
@@ -48,7 +47,7 @@ byz_policy_sdk::export_attack!(Ipm);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use byz_policy_sdk::{ByzantineNode, NativeEnv, ParamValue, SendMode};
+    use byz_policy_sdk::{ByzantineNode, FlatAttack, NativeEnv, ParamValue, SendMode};
 
     fn ctx() -> AttackContext {
         AttackContext {
@@ -66,7 +65,7 @@ mod tests {
         // Mean (2, 3, 3, 3, 3); ε = 0.5 → (−1, −1.5, −1.5, −1.5, −1.5) from both nodes.
         let mut a = Ipm::default();
         a.configure(&Params::resolve(&Ipm::info().params, vec![("epsilon".into(), ParamValue::Float(0.5))]).unwrap()).unwrap();
-        let out = a.craft(&ctx(), &HONEST, &mut NativeEnv::new(0)).unwrap();
+        let out = a.craft_flat(&ctx(), &HONEST, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out.mode, SendMode::Broadcast);
         let m = [-1.0, -1.5, -1.5, -1.5, -1.5];
         assert_eq!(out.vectors, [m, m].concat());
@@ -74,7 +73,7 @@ mod tests {
 
     #[test]
     fn default_epsilon_is_a_tenth() {
-        let out = Ipm::default().craft(&ctx(), &HONEST, &mut NativeEnv::new(0)).unwrap();
+        let out = Ipm::default().craft_flat(&ctx(), &HONEST, &mut NativeEnv::new(0)).unwrap();
         let want = [-0.2f32, -0.3, -0.3, -0.3, -0.3];
         for (g, w) in out.vectors.iter().zip(want.iter().cycle()) {
             assert!((g - w).abs() < 1e-6, "{:?}", out.vectors);
@@ -83,7 +82,7 @@ mod tests {
 
     #[test]
     fn bad_inputs_and_parameters_are_errors() {
-        assert!(Ipm::default().craft(&ctx(), &HONEST[..10], &mut NativeEnv::new(0)).is_err());
+        assert!(Ipm::default().craft_flat(&ctx(), &HONEST[..10], &mut NativeEnv::new(0)).is_err());
         let p = Params::resolve(&Ipm::info().params, vec![("epsilon".into(), ParamValue::Float(-0.1))]).unwrap();
         assert!(Ipm::default().configure(&p).unwrap_err().contains("`epsilon` must be >= 0"));
     }

@@ -13,7 +13,7 @@
 //! neighbours (then `evaluate_loss` is not called). When the host cannot evaluate losses
 //! (for example under `byzhost call`) the call is an error saying so.
 
-use byz_policy_sdk::{check_defense_shapes, kernels, Context, Defense, Env, Info, ParamSpec, Params, PolicyKind};
+use byz_policy_sdk::{check_defense_shapes, ops, Context, Defense, Env, Info, Model, ParamSpec, Params, PolicyKind};
 
 pub struct Mozi {
     rho: f64,
@@ -64,26 +64,21 @@ impl Defense for Mozi {
         Ok(())
     }
 
-    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], env: &mut dyn Env) -> Result<Vec<f32>, String> {
+    fn aggregate(&mut self, ctx: &Context, prev: &Model, local: &Model, received: &[Model], env: &mut dyn Env) -> Result<Model, String> {
         let k = check_defense_shapes(ctx, prev, local, received)?;
-        let dim = ctx.dim as usize;
-        if k == 0 || dim == 0 {
-            return Ok(local.to_vec());
+        if k == 0 || ctx.dim == 0 {
+            return Ok(local.share());
         }
-        let rows: Vec<&[f32]> = received.chunks_exact(dim).collect();
+        let rows: Vec<&Model> = received.iter().collect();
         let distance: Vec<f32> =
-            rows.iter().map(|r| kernels::distance_sq(local, r)).map(|d| if d.is_nan() { f32::INFINITY } else { d }).collect();
+            ops::distances_sq(&rows, local)?.into_iter().map(|d| if d.is_nan() { f32::INFINITY } else { d }).collect();
         let mut order: Vec<usize> = (0..k).collect();
         order.sort_by(|&a, &b| distance[a].total_cmp(&distance[b])); // stable: ties keep neighbour order
         let survivors = &order[..stage1_count(self.rho, k)];
 
-        let mut candidates = Vec::with_capacity((survivors.len() + 1) * dim);
-        candidates.extend_from_slice(local);
-        for &j in survivors {
-            candidates.extend_from_slice(rows[j]);
-        }
-        let count = survivors.len() + 1;
-        let losses = env.evaluate_loss(&candidates, count).map_err(|e| {
+        let candidates: Vec<&Model> = std::iter::once(local).chain(survivors.iter().map(|&j| rows[j])).collect();
+        let count = candidates.len();
+        let losses = env.evaluate_loss(&candidates).map_err(|e| {
             format!("MOZI needs the loss of candidate models on node {}'s local batch, but evaluate_loss failed: {e}", ctx.node)
         })?;
         if losses.len() != count {
@@ -92,15 +87,11 @@ impl Defense for Mozi {
         let own_loss = losses[0];
         let kept: Vec<usize> = survivors.iter().zip(&losses[1..]).filter(|(_, &l)| l <= own_loss).map(|(&j, _)| j).collect();
         if kept.is_empty() {
-            return Ok(local.to_vec());
+            return Ok(local.share());
         }
         let share = (1.0 - self.alpha) / kept.len() as f32;
-        let mut out = local.to_vec();
-        kernels::scale(&mut out, self.alpha);
-        for j in kept {
-            kernels::axpy(&mut out, share, rows[j]);
-        }
-        Ok(out)
+        let kept_rows: Vec<&Model> = kept.iter().map(|&j| rows[j]).collect();
+        ops::combine(local, self.alpha, &kept_rows, &vec![share; kept.len()])
     }
 }
 

@@ -2,7 +2,7 @@
 //! r3 = (10, …, 10) (500); the loss is the squared distance to a target vector.
 
 use super::*;
-use byz_policy_sdk::{LogLevel, NativeEnv, ParamValue};
+use byz_policy_sdk::{kernels, FlatDefense, LogLevel, NativeEnv, ParamValue};
 
 const LOCAL: [f32; 5] = [0.0; 5];
 const RECEIVED: [f32; 15] = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 10.0, 10.0, 10.0, 10.0, 10.0];
@@ -28,14 +28,14 @@ fn env_with_target(target: [f32; 5]) -> NativeEnv {
 fn keeps_the_closest_half_then_those_not_worse_than_own() {
     // ρ = 0.5, k = 3 → ⌈1.5⌉ = 2 survivors: r1, r2. Target e1: own loss 1, r1 0 (kept),
     // r2 1 + 4 = 5 (dropped). Result ½·0 + ½·r1.
-    let out = Mozi::default().aggregate(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut env_with_target([1.0, 0.0, 0.0, 0.0, 0.0]));
+    let out = Mozi::default().aggregate_flat(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut env_with_target([1.0, 0.0, 0.0, 0.0, 0.0]));
     assert_eq!(out.unwrap(), vec![0.5, 0.0, 0.0, 0.0, 0.0]);
 }
 
 #[test]
 fn equal_loss_is_kept_and_alpha_weights_the_mix() {
     // Target (0.5, 1, 0, 0, 0): own 1.25, r1 0.25 + 1 = 1.25 (equal, kept), r2 0.25 + 1 = 1.25 (kept).
-    let out = configured(0.5, 0.25).unwrap().aggregate(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut env_with_target([0.5, 1.0, 0.0, 0.0, 0.0]));
+    let out = configured(0.5, 0.25).unwrap().aggregate_flat(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut env_with_target([0.5, 1.0, 0.0, 0.0, 0.0]));
     // 0.25·0 + 0.75·(r1 + r2)/2 = (0.375, 0.75, 0, 0, 0).
     assert_eq!(out.unwrap(), vec![0.375, 0.75, 0.0, 0.0, 0.0]);
 }
@@ -44,10 +44,10 @@ fn equal_loss_is_kept_and_alpha_weights_the_mix() {
 fn the_distance_filter_drops_the_far_model_even_if_its_loss_is_best() {
     // Target = r3: r3 would win on loss, but ρ = 0.5 drops it first. Losses: own 500,
     // r1 81 + 400 = 481, r2 100 + 64 + 300 = 464, both ≤ 500 → both kept.
-    let out = Mozi::default().aggregate(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut env_with_target([10.0; 5]));
+    let out = Mozi::default().aggregate_flat(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut env_with_target([10.0; 5]));
     assert_eq!(out.unwrap(), vec![0.25, 0.5, 0.0, 0.0, 0.0]);
     // With ρ = 1 r3 survives stage 1 and joins: ½·0 + ½·(r1 + r2 + r3)/3.
-    let out = configured(1.0, 0.5).unwrap().aggregate(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut env_with_target([10.0; 5]));
+    let out = configured(1.0, 0.5).unwrap().aggregate_flat(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut env_with_target([10.0; 5]));
     let want = [11.0f32, 12.0, 10.0, 10.0, 10.0].map(|s| 0.5 * s / 3.0);
     for (g, w) in out.unwrap().iter().zip(want) {
         assert!((g - w).abs() < 1e-6, "{g} vs {w}");
@@ -57,7 +57,7 @@ fn the_distance_filter_drops_the_far_model_even_if_its_loss_is_best() {
 #[test]
 fn nothing_survives_the_loss_filter_so_local_is_kept() {
     let local = [0.0, 0.0, 0.0, 0.0, -1.0];
-    let out = Mozi::default().aggregate(&ctx(3), &LOCAL, &local, &RECEIVED, &mut env_with_target(local));
+    let out = Mozi::default().aggregate_flat(&ctx(3), &LOCAL, &local, &RECEIVED, &mut env_with_target(local));
     assert_eq!(out.unwrap(), local);
 }
 
@@ -72,16 +72,16 @@ impl Env for Recorder {
     fn random_u64(&mut self) -> u64 {
         0
     }
-    fn evaluate_loss(&mut self, candidates: &[f32], count: usize) -> Result<Vec<f32>, String> {
-        self.calls.push((count, candidates.to_vec()));
-        Ok(candidates.chunks_exact(candidates.len() / count).map(|c| c[0]).collect())
+    fn evaluate_loss(&mut self, candidates: &[&Model]) -> Result<Vec<f32>, String> {
+        self.calls.push((candidates.len(), candidates.iter().flat_map(|c| c.values().to_vec()).collect()));
+        Ok(candidates.iter().map(|c| c[0]).collect())
     }
 }
 
 #[test]
 fn survivors_and_own_model_are_evaluated_in_one_batched_call_own_first() {
     let mut env = Recorder::default();
-    configured(1.0, 0.5).unwrap().aggregate(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut env).unwrap();
+    configured(1.0, 0.5).unwrap().aggregate_flat(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut env).unwrap();
     assert_eq!(env.calls.len(), 1);
     let (count, candidates) = &env.calls[0];
     assert_eq!(*count, 4);
@@ -95,13 +95,13 @@ fn survivors_and_own_model_are_evaluated_in_one_batched_call_own_first() {
 fn no_neighbours_returns_local_without_evaluating() {
     // NativeEnv without a loss function errs if called.
     let local = [1.0, 2.0, 3.0, 4.0, 5.0];
-    let out = Mozi::default().aggregate(&ctx(0), &LOCAL, &local, &[], &mut NativeEnv::new(0));
+    let out = Mozi::default().aggregate_flat(&ctx(0), &LOCAL, &local, &[], &mut NativeEnv::new(0));
     assert_eq!(out.unwrap(), local);
 }
 
 #[test]
 fn a_failing_loss_oracle_is_an_error_that_says_so() {
-    let e = Mozi::default().aggregate(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut NativeEnv::new(0)).unwrap_err();
+    let e = Mozi::default().aggregate_flat(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut NativeEnv::new(0)).unwrap_err();
     assert!(e.contains("evaluate_loss failed") && e.contains("node 4") && e.contains("no loss function"), "{e}");
 }
 

@@ -8,7 +8,7 @@
 //! When x̄ = 0 the messages are zero vectors (a norm of 0 scaled to 0).
 
 use byz_policy_sdk::rng::SplitMix64;
-use byz_policy_sdk::{check_attack_shapes, kernels, Attack, AttackContext, Crafted, Env, Info, ParamSpec, Params, PolicyKind, SendMode};
+use byz_policy_sdk::{check_attack_shapes, kernels, ops, Attack, AttackContext, Crafted, Env, Info, Model, ParamSpec, Params, PolicyKind, SendMode};
 
 pub struct RandomAttack {
     scale: f32,
@@ -40,17 +40,19 @@ impl Attack for RandomAttack {
         Ok(())
     }
 
-    fn craft(&mut self, ctx: &AttackContext, honest: &[f32], _env: &mut dyn Env) -> Result<Crafted, String> {
+    fn craft(&mut self, ctx: &AttackContext, honest: &[Model], _env: &mut dyn Env) -> Result<Crafted, String> {
         check_attack_shapes(ctx, honest)?;
         let dim = ctx.dim as usize;
-        let target = self.scale * kernels::norm(&kernels::mean_rows(honest, dim));
+        let honest: Vec<&Model> = honest.iter().collect();
+        // ‖mean‖ computed in the host; the Gaussian draws are the guest's own.
+        let target = self.scale * ops::norm_sq(&ops::mean(&honest)?).sqrt();
         let mut rng = SplitMix64::new(ctx.seed ^ ctx.round.wrapping_mul(0xD1B5_4A32_D192_ED03));
-        let mut vectors = Vec::with_capacity(ctx.byzantine.len() * dim);
+        let mut vectors = Vec::with_capacity(ctx.byzantine.len());
         for _ in &ctx.byzantine {
             let mut g: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
             let norm = kernels::norm(&g);
             kernels::scale(&mut g, if norm > 0.0 { target / norm } else { 0.0 });
-            vectors.extend(g);
+            vectors.push(Model::new(g));
         }
         Ok(Crafted { mode: SendMode::Broadcast, vectors })
     }
@@ -61,7 +63,7 @@ byz_policy_sdk::export_attack!(RandomAttack);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use byz_policy_sdk::{ByzantineNode, NativeEnv, ParamValue};
+    use byz_policy_sdk::{ByzantineNode, FlatAttack, NativeEnv, ParamValue};
 
     const HONEST: [f32; 15] = [3.0, 2.0, 1.0, 0.0, -1.0, 5.0, 6.0, 7.0, 8.0, 9.0, -2.0, 1.0, 1.0, 1.0, 1.0];
 
@@ -77,14 +79,14 @@ mod tests {
     }
 
     fn craft(a: &mut RandomAttack, c: &AttackContext) -> Vec<f32> {
-        a.craft(c, &HONEST, &mut NativeEnv::new(0)).unwrap().vectors
+        a.craft_flat(c, &HONEST, &mut NativeEnv::new(0)).unwrap().vectors
     }
 
     #[test]
     fn each_message_has_the_norm_of_the_regular_mean_times_scale() {
         // Mean (2, 3, 3, 3, 3): norm √40.
         let mut a = RandomAttack::default();
-        let out = a.craft(&ctx(1, 0), &HONEST, &mut NativeEnv::new(0)).unwrap();
+        let out = a.craft_flat(&ctx(1, 0), &HONEST, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out.mode, SendMode::Broadcast);
         assert_eq!(out.vectors.len(), 10);
         for row in out.vectors.chunks(5) {
@@ -123,7 +125,7 @@ mod tests {
     #[test]
     fn bad_inputs_and_parameters_are_errors() {
         let mut a = RandomAttack::default();
-        assert!(a.craft(&ctx(0, 0), &HONEST[..14], &mut NativeEnv::new(0)).unwrap_err().contains("expected 3 regular models"));
+        assert!(a.craft_flat(&ctx(0, 0), &HONEST[..14], &mut NativeEnv::new(0)).unwrap_err().contains("expected 3 (one per regular node)"));
         let p = Params::resolve(&RandomAttack::info().params, vec![("scale".into(), ParamValue::Float(-1.0))]).unwrap();
         assert!(a.configure(&p).unwrap_err().contains("`scale` must be >= 0"));
     }

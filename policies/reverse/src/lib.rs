@@ -2,7 +2,7 @@
 //! sign-flipped mean of the regular nodes' transmitted models, scaled by `scale`
 //! (default 1).
 
-use byz_policy_sdk::{kernels, Attack, AttackContext, Crafted, Env, Info, ParamSpec, Params, PolicyKind, SendMode};
+use byz_policy_sdk::{ops, Attack, AttackContext, Crafted, Env, Info, Model, ParamSpec, Params, PolicyKind};
 
 pub struct Reverse {
     scale: f32,
@@ -32,18 +32,18 @@ impl Attack for Reverse {
         Ok(())
     }
 
-    fn craft(&mut self, ctx: &AttackContext, honest: &[f32], _env: &mut dyn Env) -> Result<Crafted, String> {
+    fn craft(&mut self, ctx: &AttackContext, honest: &[Model], _env: &mut dyn Env) -> Result<Crafted, String> {
         let dim = ctx.dim as usize;
-        if honest.len() != ctx.regular.len() * dim {
-            return Err(format!("honest has {} values, expected {} regular models x {dim}", honest.len(), ctx.regular.len()));
+        if honest.len() != ctx.regular.len() || honest.iter().any(|m| m.len() != dim) {
+            return Err(format!("expected {} honest models of {dim} values, got {}", ctx.regular.len(), honest.len()));
         }
-        let mut message = kernels::mean_rows(honest, dim);
-        kernels::scale(&mut message, -self.scale);
-        let mut vectors = Vec::with_capacity(ctx.byzantine.len() * dim);
-        for _ in &ctx.byzantine {
-            vectors.extend_from_slice(&message);
-        }
-        Ok(Crafted { mode: SendMode::Broadcast, vectors })
+        // With no regular models the mean is the zero vector, as a mean of nothing.
+        let message = if honest.is_empty() {
+            Model::new(vec![0.0; dim])
+        } else {
+            ops::scale(&ops::mean(&honest.iter().collect::<Vec<_>>())?, -self.scale)?
+        };
+        Ok(Crafted::broadcast_same(ctx, message))
     }
 }
 
@@ -52,7 +52,7 @@ byz_policy_sdk::export_attack!(Reverse);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use byz_policy_sdk::{ByzantineNode, NativeEnv};
+    use byz_policy_sdk::{ByzantineNode, FlatAttack, NativeEnv, SendMode};
 
     #[test]
     fn every_byzantine_node_broadcasts_the_negated_mean() {
@@ -63,7 +63,7 @@ mod tests {
             ..Default::default()
         };
         let honest = [1.0, 2.0, 3.0, 3.0, 2.0, -1.0];
-        let out = Reverse::default().craft(&ctx, &honest, &mut NativeEnv::new(0)).unwrap();
+        let out = Reverse::default().craft_flat(&ctx, &honest, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out.mode, SendMode::Broadcast);
         assert_eq!(out.vectors, vec![-2.0, -2.0, -1.0, -2.0, -2.0, -1.0]);
     }
@@ -71,6 +71,6 @@ mod tests {
     #[test]
     fn wrong_honest_length_is_an_error() {
         let ctx = AttackContext { regular: vec![0, 1], dim: 3, ..Default::default() };
-        assert!(Reverse::default().craft(&ctx, &[0.0; 5], &mut NativeEnv::new(0)).is_err());
+        assert!(Reverse::default().craft_flat(&ctx, &[0.0; 5], &mut NativeEnv::new(0)).is_err());
     }
 }

@@ -1,21 +1,25 @@
-//! Bindings and export glue of the `attack-policy` world.
+//! Bindings and export glue of the 0.2.0 `attack-policy` world; its `types`, `models` and
+//! `host` interfaces are the defense bindings' own.
 
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/0.1.0",
+        path: "../../wit/0.2.0",
         world: "attack-policy",
         pub_export_macro: true,
         export_macro_name: "__export_attack_policy",
         default_bindings_module: "byz_policy_sdk::attack::bindings",
+        with: {
+            "byz:policy/types@0.2.0": crate::defense::bindings::byz::policy::types,
+            "byz:policy/models@0.2.0": crate::defense::bindings::byz::policy::models,
+            "byz:policy/host@0.2.0": crate::defense::bindings::byz::policy::host,
+        },
     });
 }
 
-crate::glue::wit_glue!();
-
-fn evaluate_loss_import(_candidates: &[f32], _count: usize) -> Result<Vec<f32>, String> {
-    Err("attacks have no local data to evaluate losses on".to_string())
-}
+use crate::defense::bindings::byz::policy::types as wit;
+#[doc(hidden)]
+pub use crate::defense::{from_wit_params, to_wit_info, Slot, WasmEnv, WitModel};
 
 #[doc(hidden)]
 pub fn to_context(ctx: wit::AttackContext) -> crate::AttackContext {
@@ -31,24 +35,29 @@ pub fn to_context(ctx: wit::AttackContext) -> crate::AttackContext {
     }
 }
 
+/// Runs `craft` of the component's instance on the lent honest models and hands the
+/// messages back as owned handles.
+#[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
-pub fn to_wit_crafted(c: crate::Crafted) -> wit::Crafted {
-    wit::Crafted {
-        mode: match c.mode {
-            crate::SendMode::Broadcast => wit::SendMode::Broadcast,
-            crate::SendMode::PerReceiver => wit::SendMode::PerReceiver,
-        },
-        vectors: c.vectors,
-    }
+pub fn craft<T: crate::Attack>(slot: &Slot<T>, ctx: wit::AttackContext, honest: Vec<WitModel>) -> Result<WitCrafted, String> {
+    let ctx = to_context(ctx);
+    let honest: Vec<crate::Model> = honest.into_iter().map(crate::Model::from_host).collect();
+    let crafted = slot.with(|p| p.craft(&ctx, &honest, &mut WasmEnv))?;
+    let mode = match crafted.mode {
+        crate::SendMode::Broadcast => wit::SendMode::Broadcast,
+        crate::SendMode::PerReceiver => wit::SendMode::PerReceiver,
+    };
+    Ok(WitCrafted { mode, vectors: crafted.vectors.into_iter().map(crate::Model::into_host).collect() })
 }
 
 #[doc(hidden)]
-pub use bindings::exports::byz::policy::attack::Guest;
+pub use bindings::exports::byz::policy::attack::{Crafted as WitCrafted, Guest};
 #[doc(hidden)]
-pub use wit::{AttackContext as WitAttackContext, Crafted as WitCrafted, Param as WitParam, PolicyInfo as WitPolicyInfo};
+pub use wit::{AttackContext as WitAttackContext, Param as WitParam, PolicyInfo as WitPolicyInfo};
 
-/// Exports an [`crate::Attack`] implementation as the component's `attack` interface.
-/// Expands to nothing outside wasm, so the crate stays a plain native library there.
+/// Exports an [`crate::Attack`] implementation as the component's `attack` interface
+/// (`byz:policy@0.2.0`). Expands to nothing outside wasm, so the crate stays a plain native
+/// library there.
 #[macro_export]
 macro_rules! export_attack {
     ($ty:ty) => {
@@ -66,9 +75,8 @@ macro_rules! export_attack {
                     let params = __a::from_wit_params(&specs, params)?;
                     INSTANCE.with(|p| $crate::Attack::configure(p, &params))
                 }
-                fn craft(ctx: __a::WitAttackContext, honest: Vec<f32>) -> Result<__a::WitCrafted, String> {
-                    let ctx = __a::to_context(ctx);
-                    INSTANCE.with(|p| $crate::Attack::craft(p, &ctx, &honest, &mut __a::WasmEnv)).map(__a::to_wit_crafted)
+                fn craft(ctx: __a::WitAttackContext, honest: Vec<__a::WitModel>) -> Result<__a::WitCrafted, String> {
+                    __a::craft(&INSTANCE, ctx, honest)
                 }
             }
     $crate::attack::bindings::__export_attack_policy!(__Export with_types_in $crate::attack::bindings);

@@ -1,22 +1,25 @@
 //! Conversions between the SDK's plain types and the types `wit-bindgen` generates.
 //!
-//! Each world's bindings get their own copy of the `types` interface, so the conversions
-//! are written once here as a macro and expanded inside the `defense` and `attack` modules.
+//! Each world's bindings get their own copy of the `types` interface in 0.1.0 (0.2.0's
+//! attack bindings reuse the defense bindings' interfaces), so the conversions are written
+//! once here as macros and expanded inside each bindings' module.
 
-/// Expands, inside a module that holds `bindings`, to `to_wit_info`, `from_wit_params`,
-/// the `WasmEnv` that forwards [`crate::Env`] to the WIT imports, and the instance cell.
-macro_rules! wit_glue {
+/// Expands, inside a module that holds `bindings`, to `wit` (the `types` interface),
+/// `to_wit_info` and `from_wit_params`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __wit_types {
     () => {
         use bindings::byz::policy::types as wit;
 
         #[doc(hidden)]
-        pub fn to_wit_info(info: crate::Info) -> wit::PolicyInfo {
+        pub fn to_wit_info(info: $crate::Info) -> wit::PolicyInfo {
             wit::PolicyInfo {
                 name: info.name,
                 version: info.version,
                 kind: match info.kind {
-                    crate::PolicyKind::Defense => wit::PolicyKind::Defense,
-                    crate::PolicyKind::Attack => wit::PolicyKind::Attack,
+                    $crate::PolicyKind::Defense => wit::PolicyKind::Defense,
+                    $crate::PolicyKind::Attack => wit::PolicyKind::Attack,
                 },
                 description: info.description,
                 params: info
@@ -25,10 +28,10 @@ macro_rules! wit_glue {
                     .map(|p| wit::ParamSpec {
                         name: p.name,
                         ty: match p.ty {
-                            crate::ParamType::Boolean => wit::ParamType::Boolean,
-                            crate::ParamType::Integer => wit::ParamType::Integer,
-                            crate::ParamType::Float => wit::ParamType::Float,
-                            crate::ParamType::Text => wit::ParamType::Text,
+                            $crate::ParamType::Boolean => wit::ParamType::Boolean,
+                            $crate::ParamType::Integer => wit::ParamType::Integer,
+                            $crate::ParamType::Float => wit::ParamType::Float,
+                            $crate::ParamType::Text => wit::ParamType::Text,
                         },
                         default: to_wit_value(p.default),
                         description: p.description,
@@ -39,54 +42,50 @@ macro_rules! wit_glue {
             }
         }
 
-        fn to_wit_value(v: crate::ParamValue) -> wit::ParamValue {
+        #[doc(hidden)]
+        pub fn to_wit_level(level: $crate::LogLevel) -> wit::LogLevel {
+            match level {
+                $crate::LogLevel::Debug => wit::LogLevel::Debug,
+                $crate::LogLevel::Info => wit::LogLevel::Info,
+                $crate::LogLevel::Warn => wit::LogLevel::Warn,
+            }
+        }
+
+        fn to_wit_value(v: $crate::ParamValue) -> wit::ParamValue {
             match v {
-                crate::ParamValue::Boolean(b) => wit::ParamValue::Boolean(b),
-                crate::ParamValue::Integer(i) => wit::ParamValue::Integer(i),
-                crate::ParamValue::Float(f) => wit::ParamValue::Float(f),
-                crate::ParamValue::Text(t) => wit::ParamValue::Text(t),
+                $crate::ParamValue::Boolean(b) => wit::ParamValue::Boolean(b),
+                $crate::ParamValue::Integer(i) => wit::ParamValue::Integer(i),
+                $crate::ParamValue::Float(f) => wit::ParamValue::Float(f),
+                $crate::ParamValue::Text(t) => wit::ParamValue::Text(t),
             }
         }
 
         #[doc(hidden)]
-        pub fn from_wit_params(specs: &[crate::ParamSpec], params: Vec<wit::Param>) -> Result<crate::Params, String> {
+        pub fn from_wit_params(specs: &[$crate::ParamSpec], params: Vec<wit::Param>) -> Result<$crate::Params, String> {
             let given = params
                 .into_iter()
                 .map(|p| {
                     let v = match p.value {
-                        wit::ParamValue::Boolean(b) => crate::ParamValue::Boolean(b),
-                        wit::ParamValue::Integer(i) => crate::ParamValue::Integer(i),
-                        wit::ParamValue::Float(f) => crate::ParamValue::Float(f),
-                        wit::ParamValue::Text(t) => crate::ParamValue::Text(t),
+                        wit::ParamValue::Boolean(b) => $crate::ParamValue::Boolean(b),
+                        wit::ParamValue::Integer(i) => $crate::ParamValue::Integer(i),
+                        wit::ParamValue::Float(f) => $crate::ParamValue::Float(f),
+                        wit::ParamValue::Text(t) => $crate::ParamValue::Text(t),
                     };
                     (p.name, v)
                 })
                 .collect();
-            crate::Params::resolve(specs, given)
+            $crate::Params::resolve(specs, given)
         }
 
-        /// The component's view of the host, through the WIT imports.
-        pub struct WasmEnv;
+    };
+}
 
-        impl crate::Env for WasmEnv {
-            fn log(&mut self, level: crate::LogLevel, message: &str) {
-                let level = match level {
-                    crate::LogLevel::Debug => wit::LogLevel::Debug,
-                    crate::LogLevel::Info => wit::LogLevel::Info,
-                    crate::LogLevel::Warn => wit::LogLevel::Warn,
-                };
-                bindings::byz::policy::host::log(level, message);
-            }
-
-            fn random_u64(&mut self) -> u64 {
-                bindings::byz::policy::host::random_u64()
-            }
-
-            fn evaluate_loss(&mut self, candidates: &[f32], count: usize) -> Result<Vec<f32>, String> {
-                evaluate_loss_import(candidates, count)
-            }
-        }
-
+/// Expands, inside a module that holds `bindings`, to the instance cell [`Slot`], whose
+/// panic hook reports through the bindings' `host.log`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __wit_slot {
+    () => {
         /// The policy instance of this component, created on first use and kept across
         /// calls so policies may hold state. Components are single-threaded.
         pub struct Slot<T>(std::cell::RefCell<Option<T>>);
@@ -114,4 +113,3 @@ macro_rules! wit_glue {
     };
 }
 
-pub(crate) use wit_glue;

@@ -229,6 +229,33 @@ pub fn median(rows: &[f32], extra: Option<&[f32]>, dim: usize) -> Vec<f32> {
     out
 }
 
+/// Checks that every one of `rows` has the length of the first; `what` names the kernel
+/// in the error.
+pub fn same_length(what: &str, rows: &[&[f32]]) -> Result<(), String> {
+    let Some(first) = rows.first() else { return Ok(()) };
+    match rows.iter().position(|v| v.len() != first.len()) {
+        Some(bad) => Err(format!("{what}: row {bad} has {} values, row 0 has {}", rows[bad].len(), first.len())),
+        None => Ok(()),
+    }
+}
+
+/// Per coordinate, Σ over rows of sign(origin − row): +1, 0 or −1, a NaN difference 0;
+/// counted in integers, so exact in any order.
+pub fn sign_sum(rows: &[&[f32]], origin: &[f32]) -> Vec<f32> {
+    let mut net = vec![0i32; origin.len()];
+    for row in rows {
+        for ((n, o), x) in net.iter_mut().zip(origin).zip(*row) {
+            *n += i32::from(o - x > 0.0) - i32::from(o - x < 0.0);
+        }
+    }
+    net.into_iter().map(|n| n as f32).collect()
+}
+
+/// Per coordinate, `x + s · (x − origin)`, in that order.
+pub fn extrapolate(x: &[f32], origin: &[f32], s: f32) -> Vec<f32> {
+    x.iter().zip(origin).map(|(x, m)| x + s * (x - m)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +312,15 @@ mod tests {
         let out = trimmed_mean(&rows, Some(&[3.0, 1.0]), 2, 1).unwrap();
         assert_eq!(out, vec![2.5, 0.5]);
         assert!(trimmed_mean(&rows, None, 2, 2).is_err());
+    }
+
+    #[test]
+    fn sign_sums_count_exactly_and_ignore_nan() {
+        let origin = [1.0, 0.0, f32::NAN, 2.0];
+        let rows: [&[f32]; 3] = [&[0.0, 0.0, 1.0, 3.0], &[0.5, 1.0, 1.0, 3.0], &[2.0, f32::NAN, 1.0, 2.0]];
+        assert_eq!(sign_sum(&rows, &origin), vec![1.0, -1.0, 0.0, -2.0]);
+        assert!(same_length("k", &rows).is_ok());
+        assert_eq!(same_length("k", &[&[1.0], &[1.0, 2.0]]).unwrap_err(), "k: row 1 has 2 values, row 0 has 1");
     }
 
     #[test]

@@ -1,17 +1,22 @@
 //! Guest SDK for byzhost policies.
 //!
 //! A policy author implements [`Defense`] or [`Attack`] on a plain Rust type and adds one
-//! line, [`export_defense!`] or [`export_attack!`]. The SDK hides `wit-bindgen`: it checks
-//! parameters against the declared [`ParamSpec`]s before `configure` sees them, keeps the
-//! policy instance alive across calls (policies may hold state), and converts between the
-//! WIT types and the plain types here. Everything except the export glue compiles natively,
-//! so policies are unit-tested and benchmarked as ordinary Rust libraries.
+//! line, [`export_defense!`] or [`export_attack!`]; the crate then builds into a
+//! `byz:policy@0.2.0` component. The SDK hides `wit-bindgen`: it checks parameters against
+//! the declared [`ParamSpec`]s before `configure` sees them, keeps the policy instance alive
+//! across calls (policies may hold state), and converts between the WIT types and the plain
+//! types here. Everything except the export glue compiles natively, so policies are
+//! unit-tested and benchmarked as ordinary Rust libraries.
 //!
-//! [`kernels`] holds the vector operations aggregation rules share, written so that they
-//! vectorize under wasm `simd128`.
+//! Models are [`Model`]s: in a component, handles to vectors the host keeps, read into the
+//! guest only when the policy looks at their values; [`ops`] runs the usual vector kernels
+//! on them in the host. [`kernels`] holds the same kernels on plain slices (the host runs
+//! exactly these). The `byz-policy-sdk-v0-1` crate keeps the 0.1.0 contract, where every model is a copied slice.
 
 mod glue;
 pub mod kernels;
+mod model;
+pub mod ops;
 mod params;
 pub mod rng;
 
@@ -20,10 +25,11 @@ pub mod rng;
 pub mod attack;
 pub mod defense;
 
+pub use model::{Model, READ_BLOCK};
 pub use params::{ParamSpec, ParamType, ParamValue, Params};
 
-/// The WIT package version this SDK targets.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The WIT package version this SDK's [`Defense`] and [`Attack`] target.
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// Whether a policy is a defense or an attack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,19 +94,21 @@ pub enum SendMode {
     PerReceiver,
 }
 
-/// Messages crafted by an attack, row after row.
-#[derive(Clone, Debug)]
+/// Messages crafted by an attack: one model per Byzantine node ([`SendMode::Broadcast`]) or
+/// per (Byzantine node, receiver) pair ([`SendMode::PerReceiver`]).
+#[derive(Debug)]
 pub struct Crafted {
     pub mode: SendMode,
-    pub vectors: Vec<f32>,
+    pub vectors: Vec<Model>,
 }
 
 impl Crafted {
-    /// Every Byzantine node of `ctx` broadcasts the same `message`.
-    pub fn broadcast_same(ctx: &AttackContext, message: &[f32]) -> Crafted {
-        let mut vectors = Vec::with_capacity(ctx.byzantine.len() * message.len());
-        for _ in &ctx.byzantine {
-            vectors.extend_from_slice(message);
+    /// Every Byzantine node of `ctx` broadcasts `message` (in the host: one model, shared).
+    pub fn broadcast_same(ctx: &AttackContext, message: Model) -> Crafted {
+        let mut vectors = Vec::with_capacity(ctx.byzantine.len());
+        if let Some((_, rest)) = ctx.byzantine.split_first() {
+            vectors.extend(rest.iter().map(|_| message.share()));
+            vectors.push(message);
         }
         Crafted { mode: SendMode::Broadcast, vectors }
     }
@@ -121,8 +129,9 @@ pub trait Env {
     fn log(&mut self, level: LogLevel, message: &str);
     /// Next value of the instance's deterministic random stream.
     fn random_u64(&mut self) -> u64;
-    /// Loss of each of `count` candidate models on the node's local batch.
-    fn evaluate_loss(&mut self, candidates: &[f32], count: usize) -> Result<Vec<f32>, String>;
+    /// Loss of each candidate model on the node's local batch (the candidates are lent to
+    /// the host, not copied).
+    fn evaluate_loss(&mut self, candidates: &[&Model]) -> Result<Vec<f32>, String>;
 }
 
 /// An aggregation rule run by every regular node.
@@ -137,9 +146,10 @@ pub trait Defense: Default {
         Ok(())
     }
 
-    /// Combine what the node received into its next model (see `aggregate` in the WIT).
-    /// `received` holds `ctx.neighbors.len()` rows of `ctx.dim` values.
-    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], env: &mut dyn Env) -> Result<Vec<f32>, String>;
+    /// Combine what the node received into its next model (see `aggregate` in the WIT):
+    /// `received` holds the `ctx.neighbors.len()` models, in `ctx.neighbors` order. Return
+    /// `local.share()` to keep the local model, an [`ops`] result, or a [`Model::new`].
+    fn aggregate(&mut self, ctx: &Context, prev: &Model, local: &Model, received: &[Model], env: &mut dyn Env) -> Result<Model, String>;
 }
 
 /// The adversary controlling the Byzantine nodes.
@@ -153,31 +163,38 @@ pub trait Attack: Default {
         Ok(())
     }
 
-    /// Decide what the Byzantine nodes send; `honest` holds `ctx.regular.len()` rows.
-    fn craft(&mut self, ctx: &AttackContext, honest: &[f32], env: &mut dyn Env) -> Result<Crafted, String>;
+    /// Decide what the Byzantine nodes send; `honest` holds the `ctx.regular.len()` regular
+    /// models, in `ctx.regular` order.
+    fn craft(&mut self, ctx: &AttackContext, honest: &[Model], env: &mut dyn Env) -> Result<Crafted, String>;
 }
 
-/// Checks the shapes every defense relies on: `prev` and `local` of length `dim`,
-/// `received` of `neighbors × dim`. Returns the number of received models.
-pub fn check_defense_shapes(ctx: &Context, prev: &[f32], local: &[f32], received: &[f32]) -> Result<usize, String> {
+/// Checks the shapes every defense relies on: `prev`, `local` and each received model of
+/// length `ctx.dim`, one received model per neighbour. Returns the number of received models.
+pub fn check_defense_shapes(ctx: &Context, prev: &Model, local: &Model, received: &[Model]) -> Result<usize, String> {
     let dim = ctx.dim as usize;
     let k = ctx.neighbors.len();
     if prev.len() != dim || local.len() != dim {
         return Err(format!("prev has {} values and local {}, but ctx.dim is {dim}", prev.len(), local.len()));
     }
-    if received.len() != k * dim {
-        return Err(format!("received has {} values, expected {k} neighbours x {dim} = {}", received.len(), k * dim));
+    if received.len() != k {
+        return Err(format!("received holds {} models, expected {k} (one per neighbour)", received.len()));
+    }
+    if let Some(j) = received.iter().position(|r| r.len() != dim) {
+        return Err(format!("received model {j} has {} values, but ctx.dim is {dim}", received[j].len()));
     }
     Ok(k)
 }
 
-/// Checks that `honest` holds `ctx.regular.len()` rows of `ctx.dim` values, and that there
+/// Checks that `honest` holds `ctx.regular.len()` models of `ctx.dim` values, and that there
 /// is at least one (an attack built on statistics of the regular models needs one).
 /// Returns the number of regular models.
-pub fn check_attack_shapes(ctx: &AttackContext, honest: &[f32]) -> Result<usize, String> {
+pub fn check_attack_shapes(ctx: &AttackContext, honest: &[Model]) -> Result<usize, String> {
     let (m, dim) = (ctx.regular.len(), ctx.dim as usize);
-    if honest.len() != m * dim {
-        return Err(format!("honest has {} values, expected {m} regular models x {dim} = {}", honest.len(), m * dim));
+    if honest.len() != m {
+        return Err(format!("honest holds {} models, expected {m} (one per regular node)", honest.len()));
+    }
+    if let Some(j) = honest.iter().position(|r| r.len() != dim) {
+        return Err(format!("honest model {j} has {} values, but ctx.dim is {dim}", honest[j].len()));
     }
     if m == 0 {
         return Err("there are no regular models to build the attack from (ctx.regular is empty)".into());
@@ -198,12 +215,8 @@ impl NativeEnv {
     }
 }
 
-impl Env for NativeEnv {
-    fn log(&mut self, level: LogLevel, message: &str) {
-        eprintln!("[{level:?}] {message}");
-    }
-
-    fn random_u64(&mut self) -> u64 {
+impl NativeEnv {
+    fn next(&mut self) -> u64 {
         // SplitMix64: tiny, well-known, and enough for a native test double.
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
@@ -212,12 +225,54 @@ impl Env for NativeEnv {
         z ^ (z >> 31)
     }
 
-    fn evaluate_loss(&mut self, candidates: &[f32], count: usize) -> Result<Vec<f32>, String> {
+    fn losses<'a>(&mut self, candidates: impl Iterator<Item = &'a [f32]>) -> Result<Vec<f32>, String> {
         let loss = self.loss.as_mut().ok_or("no loss function in this NativeEnv")?;
-        if count == 0 {
-            return Ok(Vec::new());
-        }
-        let dim = candidates.len() / count;
-        Ok(candidates.chunks_exact(dim).map(|c| loss(c)).collect())
+        Ok(candidates.map(|c| loss(c)).collect())
     }
 }
+
+impl Env for NativeEnv {
+    fn log(&mut self, level: LogLevel, message: &str) {
+        eprintln!("[{level:?}] {message}");
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        self.next()
+    }
+
+    fn evaluate_loss(&mut self, candidates: &[&Model]) -> Result<Vec<f32>, String> {
+        self.losses(candidates.iter().map(|m| m.values()))
+    }
+}
+
+/// Runs policies natively on flat row-major slices (the 0.1.0 layout), for unit tests and
+/// benchmarks that hold their models that way.
+pub trait FlatDefense: Defense {
+    /// [`Defense::aggregate`] with `received` split into rows of `ctx.dim` values.
+    fn aggregate_flat(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], env: &mut dyn Env) -> Result<Vec<f32>, String> {
+        let received = Model::split(received, ctx.dim as usize);
+        let out = self.aggregate(ctx, &prev.to_vec().into(), &local.to_vec().into(), &received, env)?;
+        Ok(out.into_vec())
+    }
+}
+
+impl<T: Defense> FlatDefense for T {}
+
+/// Runs attacks natively on flat row-major slices; the crafted models come back end to end.
+pub trait FlatAttack: Attack {
+    /// [`Attack::craft`] with `honest` split into rows of `ctx.dim` values.
+    fn craft_flat(&mut self, ctx: &AttackContext, honest: &[f32], env: &mut dyn Env) -> Result<FlatCrafted, String> {
+        let honest = Model::split(honest, ctx.dim as usize);
+        let crafted = self.craft(ctx, &honest, env)?;
+        Ok(FlatCrafted { mode: crafted.mode, vectors: crafted.vectors.into_iter().flat_map(Model::into_vec).collect() })
+    }
+}
+
+/// What [`FlatAttack::craft_flat`] returns: the crafted models end to end.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlatCrafted {
+    pub mode: SendMode,
+    pub vectors: Vec<f32>,
+}
+
+impl<T: Attack> FlatAttack for T {}

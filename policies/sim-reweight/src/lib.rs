@@ -22,8 +22,8 @@
 
 pub mod weights;
 
-use byz_policy_sdk::kernels::{self, CrossStats};
-use byz_policy_sdk::{check_defense_shapes, Context, Defense, Env, Info, LogLevel, ParamSpec, Params, PolicyKind};
+use byz_policy_sdk::kernels::CrossStats;
+use byz_policy_sdk::{check_defense_shapes, ops, Context, Defense, Env, Info, LogLevel, Model, ParamSpec, Params, PolicyKind};
 use weights::Factors;
 
 pub struct SimReweight {
@@ -67,17 +67,16 @@ impl Defense for SimReweight {
         Ok(())
     }
 
-    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], env: &mut dyn Env) -> Result<Vec<f32>, String> {
+    fn aggregate(&mut self, ctx: &Context, prev: &Model, local: &Model, received: &[Model], env: &mut dyn Env) -> Result<Model, String> {
         let k = check_defense_shapes(ctx, prev, local, received)?;
-        let dim = ctx.dim as usize;
-        if k == 0 || dim == 0 {
-            return Ok(local.to_vec());
+        if k == 0 || ctx.dim == 0 {
+            return Ok(local.share());
         }
-        let mut reference = vec![0.0f32; dim];
-        kernels::sub_into(&mut reference, local, prev);
+        // Δ_ii = local − prev (1·local + (−1)·prev: the same bits as a subtraction).
+        let reference = ops::combine(local, 1.0, &[prev], &[-1.0])?;
         // Row 0 is the node itself (Δ_ii against itself), rows 1..=k the neighbours.
-        let rows: Vec<&[f32]> = std::iter::once(local).chain(received.chunks_exact(dim)).collect();
-        let stats: Vec<CrossStats> = kernels::cross_stats_rows(&rows, prev, &reference);
+        let rows: Vec<&Model> = std::iter::once(local).chain(received).collect();
+        let stats: Vec<CrossStats> = ops::cross_stats(&rows, prev, &reference)?;
         if !stats[0].norm_sq.is_finite() {
             return Err(format!("the node's own update local - prev is not finite (|Δ_ii|² = {})", stats[0].norm_sq));
         }
@@ -89,15 +88,14 @@ impl Defense for SimReweight {
                 LogLevel::Debug,
                 &format!("all {} similarity weights are zero (|Δ_ii|² = {}); keeping the local model", k + 1, stats[0].norm_sq),
             );
-            return Ok(local.to_vec());
+            return Ok(local.share());
         }
         // x_i^t + Σ a_j Δ_ji = (1 − Σ a_j)·x_i^t + Σ a_j x_j with a_j = ω_j·clip_j / Σ ω.
-        let terms: Vec<(&[f32], f32)> =
-            rows.iter().zip(omega.iter().zip(&clip)).map(|(row, (w, s))| (*row, (w * s / total) as f32)).collect();
-        let own_share = 1.0 - terms.iter().map(|t| t.1).sum::<f32>();
+        let coefs: Vec<f32> = omega.iter().zip(&clip).map(|(w, s)| (w * s / total) as f32).collect();
+        let own_share = 1.0 - coefs.iter().sum::<f32>();
         // Rows with coefficient 0 are never read: a rejected row holding non-finite
         // values cannot poison the result through 0·∞.
-        Ok(kernels::combine(prev, own_share, &terms))
+        ops::combine(prev, own_share, &rows, &coefs)
     }
 }
 

@@ -7,7 +7,7 @@
 //! The softmax denominator cancels in Σ ω Δ̄ / Σ ω, so the relative factors suffice.
 
 use super::*;
-use byz_policy_sdk::{NativeEnv, ParamValue};
+use byz_policy_sdk::{FlatDefense, NativeEnv, ParamValue};
 
 const PREV: [f32; 5] = [0.5, -1.0, 2.0, 0.25, 1.0];
 const DELTA: [f32; 5] = [2.0, -1.0, 0.0, 1.0, 2.0];
@@ -38,7 +38,7 @@ fn configured(params: &[(&str, ParamValue)]) -> SimReweight {
 }
 
 fn run(d: &mut SimReweight, prev: &[f32], local: &[f32], received: &[f32]) -> Vec<f32> {
-    d.aggregate(&ctx(received.len() / 5), prev, local, received, &mut NativeEnv::new(0)).unwrap()
+    d.aggregate_flat(&ctx(received.len() / 5), prev, local, received, &mut NativeEnv::new(0)).unwrap()
 }
 
 /// prev + (Σ w_j Δ_j) / Σ w_j over (weight, Δ) pairs.
@@ -134,7 +134,7 @@ impl Env for Recorder {
     fn random_u64(&mut self) -> u64 {
         0
     }
-    fn evaluate_loss(&mut self, _: &[f32], _: usize) -> Result<Vec<f32>, String> {
+    fn evaluate_loss(&mut self, _: &[&Model]) -> Result<Vec<f32>, String> {
         Err("unused".into())
     }
 }
@@ -143,7 +143,7 @@ impl Env for Recorder {
 fn zero_own_update_makes_all_weights_zero_and_keeps_local_with_a_debug_line() {
     let (p, _, r) = inputs();
     let mut log = Recorder::default();
-    let out = SimReweight::default().aggregate(&ctx(3), &p, &p, &r, &mut log).unwrap();
+    let out = SimReweight::default().aggregate_flat(&ctx(3), &p, &p, &r, &mut log).unwrap();
     assert_eq!(out, p);
     assert_eq!(log.0.len(), 1);
     assert_eq!(log.0[0].0, LogLevel::Debug);
@@ -178,7 +178,7 @@ fn a_non_finite_neighbour_is_ignored() {
     poisoned.extend([f32::NAN, 0.0, f32::INFINITY, 1.0, 2.0]);
     let d = &mut SimReweight::default();
     let clean = run(d, &p, &l, &r);
-    let out = d.aggregate(&ctx(4), &p, &l, &poisoned, &mut NativeEnv::new(0)).unwrap();
+    let out = d.aggregate_flat(&ctx(4), &p, &l, &poisoned, &mut NativeEnv::new(0)).unwrap();
     assert_close(&out, &clean);
 }
 
@@ -186,8 +186,8 @@ fn a_non_finite_neighbour_is_ignored() {
 fn negative_temperature_and_bad_shapes_are_errors() {
     let p = Params::resolve(&SimReweight::info().params, vec![("c".into(), ParamValue::Float(-1.0))]).unwrap();
     assert!(SimReweight::default().configure(&p).unwrap_err().contains("`c` must be >= 0"));
-    let e = SimReweight::default().aggregate(&ctx(2), &[0.0; 5], &[0.0; 5], &[0.0; 9], &mut NativeEnv::new(0));
-    assert!(e.unwrap_err().contains("expected 2 neighbours x 5"));
+    let e = SimReweight::default().aggregate_flat(&ctx(2), &[0.0; 5], &[0.0; 5], &[0.0; 9], &mut NativeEnv::new(0));
+    assert!(e.unwrap_err().contains("expected 2 (one per neighbour)"));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! received and keeps its freshly trained model, x_i ← local. The reference a robust rule
 //! must beat: collaboration is only worth it when it does better than this.
 
-use byz_policy_sdk::{check_defense_shapes, Context, Defense, Env, Info, PolicyKind};
+use byz_policy_sdk::{check_defense_shapes, Context, Defense, Env, Info, Model, PolicyKind};
 
 #[derive(Default)]
 pub struct Standalone;
@@ -20,9 +20,10 @@ impl Defense for Standalone {
         }
     }
 
-    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], _env: &mut dyn Env) -> Result<Vec<f32>, String> {
+    fn aggregate(&mut self, ctx: &Context, prev: &Model, local: &Model, received: &[Model], _env: &mut dyn Env) -> Result<Model, String> {
         check_defense_shapes(ctx, prev, local, received)?;
-        Ok(local.to_vec())
+        // In a component: a new handle to the host's model, nothing read or copied here.
+        Ok(local.share())
     }
 }
 
@@ -31,7 +32,7 @@ byz_policy_sdk::export_defense!(Standalone);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use byz_policy_sdk::NativeEnv;
+    use byz_policy_sdk::{FlatDefense, NativeEnv};
 
     fn ctx(k: usize) -> Context {
         Context { neighbors: (1..=k as u32).collect(), dim: 5, ..Default::default() }
@@ -41,14 +42,14 @@ mod tests {
     fn returns_the_local_model_whatever_was_received() {
         let (prev, local) = ([0.0; 5], [1.0, -2.0, 3.0, 0.5, 0.0]);
         let received = [9.0; 15];
-        let out = Standalone.aggregate(&ctx(3), &prev, &local, &received, &mut NativeEnv::new(0)).unwrap();
+        let out = Standalone.aggregate_flat(&ctx(3), &prev, &local, &received, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out, local);
     }
 
     #[test]
     fn wrong_shapes_are_errors() {
-        let e = Standalone.aggregate(&ctx(3), &[0.0; 5], &[0.0; 5], &[0.0; 14], &mut NativeEnv::new(0));
-        assert!(e.unwrap_err().contains("expected 3 neighbours x 5"));
+        let e = Standalone.aggregate_flat(&ctx(3), &[0.0; 5], &[0.0; 5], &[0.0; 14], &mut NativeEnv::new(0));
+        assert!(e.unwrap_err().contains("expected 3 (one per neighbour)"));
         assert!(Standalone::info().params.is_empty() && Standalone::info().stateless);
     }
 }

@@ -14,7 +14,7 @@
 //! `honest_neighbors` order; receiver ids map to rows of `honest` through `ctx.regular`.
 //! A receiver id that is not a regular node is an error.
 
-use byz_policy_sdk::{check_attack_shapes, kernels, Attack, AttackContext, Crafted, Env, Info, ParamSpec, Params, PolicyKind, SendMode};
+use byz_policy_sdk::{check_attack_shapes, ops, Attack, AttackContext, Crafted, Env, Info, Model, ParamSpec, Params, PolicyKind, SendMode};
 
 pub struct Targeted {
     strength: f32,
@@ -52,21 +52,19 @@ impl Attack for Targeted {
         Ok(())
     }
 
-    fn craft(&mut self, ctx: &AttackContext, honest: &[f32], _env: &mut dyn Env) -> Result<Crafted, String> {
+    fn craft(&mut self, ctx: &AttackContext, honest: &[Model], _env: &mut dyn Env) -> Result<Crafted, String> {
         check_attack_shapes(ctx, honest)?;
-        let dim = ctx.dim as usize;
-        let mean = kernels::mean_rows(honest, dim);
+        let mean = ops::mean(&honest.iter().collect::<Vec<_>>())?;
         let s = self.strength;
         let pairs: usize = ctx.byzantine.iter().map(|b| b.honest_neighbors.len()).sum();
-        let mut vectors = Vec::with_capacity(pairs * dim);
+        let mut vectors = Vec::with_capacity(pairs);
         for byz in &ctx.byzantine {
             for &r in &byz.honest_neighbors {
                 let idx =
                     ctx.regular.iter().position(|&id| id == r).ok_or_else(|| {
                         format!("Byzantine node {} lists receiver {r}, which is not a regular node (ctx.regular)", byz.id)
                     })?;
-                let x = &honest[idx * dim..(idx + 1) * dim];
-                vectors.extend(x.iter().zip(&mean).map(|(xr, m)| xr + s * (xr - m)));
+                vectors.push(ops::extrapolate(&honest[idx], &mean, s)?);
             }
         }
         Ok(Crafted { mode: SendMode::PerReceiver, vectors })
@@ -78,7 +76,7 @@ byz_policy_sdk::export_attack!(Targeted);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use byz_policy_sdk::{ByzantineNode, NativeEnv, ParamValue};
+    use byz_policy_sdk::{ByzantineNode, FlatAttack, NativeEnv, ParamValue};
 
     // Regular ids 10, 11, 12 with models a, b, c; mean (2, 3, 3, 3, 3).
     const HONEST: [f32; 15] = [3.0, 2.0, 1.0, 0.0, -1.0, 5.0, 6.0, 7.0, 8.0, 9.0, -2.0, 1.0, 1.0, 1.0, 1.0];
@@ -95,7 +93,7 @@ mod tests {
     #[test]
     fn one_row_per_byzantine_receiver_pair_each_the_receivers_model_pushed_from_the_mean() {
         // 2a − mean = (4, 1, −1, −3, −5); 2c − mean = (−6, −1, −1, −1, −1); 2b − mean = (8, 9, 11, 13, 15).
-        let out = Targeted::default().craft(&ctx(vec![vec![10, 12], vec![11]]), &HONEST, &mut NativeEnv::new(0)).unwrap();
+        let out = Targeted::default().craft_flat(&ctx(vec![vec![10, 12], vec![11]]), &HONEST, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out.mode, SendMode::PerReceiver);
         let want = [[4.0, 1.0, -1.0, -3.0, -5.0], [-6.0, -1.0, -1.0, -1.0, -1.0], [8.0, 9.0, 11.0, 13.0, 15.0]].concat();
         assert_eq!(out.vectors, want);
@@ -106,24 +104,24 @@ mod tests {
         let mut a = Targeted::default();
         let p = |s: f64| Params::resolve(&Targeted::info().params, vec![("strength".into(), ParamValue::Float(s))]).unwrap();
         a.configure(&p(0.5)).unwrap();
-        let out = a.craft(&ctx(vec![vec![10]]), &HONEST, &mut NativeEnv::new(0)).unwrap();
+        let out = a.craft_flat(&ctx(vec![vec![10]]), &HONEST, &mut NativeEnv::new(0)).unwrap();
         // a + ½(a − mean) = (3.5, 1.5, 0, −1.5, −3).
         assert_eq!(out.vectors, vec![3.5, 1.5, 0.0, -1.5, -3.0]);
         a.configure(&p(0.0)).unwrap();
-        assert_eq!(a.craft(&ctx(vec![vec![11]]), &HONEST, &mut NativeEnv::new(0)).unwrap().vectors, HONEST[5..10]);
+        assert_eq!(a.craft_flat(&ctx(vec![vec![11]]), &HONEST, &mut NativeEnv::new(0)).unwrap().vectors, HONEST[5..10]);
         assert!(a.configure(&p(-1.0)).unwrap_err().contains("`strength` must be >= 0"));
     }
 
     #[test]
     fn an_unknown_receiver_or_bad_shape_is_an_error() {
-        let e = Targeted::default().craft(&ctx(vec![vec![99]]), &HONEST, &mut NativeEnv::new(0)).unwrap_err();
+        let e = Targeted::default().craft_flat(&ctx(vec![vec![99]]), &HONEST, &mut NativeEnv::new(0)).unwrap_err();
         assert!(e.contains("receiver 99") && e.contains("node 20"), "{e}");
-        assert!(Targeted::default().craft(&ctx(vec![vec![10]]), &HONEST[..5], &mut NativeEnv::new(0)).is_err());
+        assert!(Targeted::default().craft_flat(&ctx(vec![vec![10]]), &HONEST[..5], &mut NativeEnv::new(0)).is_err());
     }
 
     #[test]
     fn a_byzantine_node_without_regular_neighbours_sends_nothing() {
-        let out = Targeted::default().craft(&ctx(vec![vec![], vec![12]]), &HONEST, &mut NativeEnv::new(0)).unwrap();
+        let out = Targeted::default().craft_flat(&ctx(vec![vec![], vec![12]]), &HONEST, &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out.vectors, vec![-6.0, -1.0, -1.0, -1.0, -1.0]);
     }
 }

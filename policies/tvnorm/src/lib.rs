@@ -8,7 +8,7 @@
 //! Byzantine node's influence. A NaN difference counts as sign 0 (it is neither > 0 nor
 //! < 0), so a non-finite message cannot make the result non-finite.
 
-use byz_policy_sdk::{check_defense_shapes, kernels, Context, Defense, Env, Info, ParamSpec, Params, PolicyKind};
+use byz_policy_sdk::{check_defense_shapes, ops, Context, Defense, Env, Info, Model, ParamSpec, Params, PolicyKind};
 
 pub struct TvNorm {
     lambda: f32,
@@ -38,41 +38,14 @@ impl Defense for TvNorm {
         Ok(())
     }
 
-    fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], _env: &mut dyn Env) -> Result<Vec<f32>, String> {
+    fn aggregate(&mut self, ctx: &Context, prev: &Model, local: &Model, received: &[Model], _env: &mut dyn Env) -> Result<Model, String> {
         check_defense_shapes(ctx, prev, local, received)?;
-        let dim = ctx.dim as usize;
-        // Net sign per coordinate as an exact integer, then one step. Columns are done in
-        // blocks so the block's counters and `prev` stay in L1 while every row passes.
-        let mut net = vec![0i32; dim];
-        for start in (0..dim).step_by(BLOCK) {
-            let end = (start + BLOCK).min(dim);
-            let (n, p) = (&mut net[start..end], &prev[start..end]);
-            for row in received.chunks_exact(dim) {
-                add_signs(n, p, &row[start..end]);
-            }
-        }
+        // Net sign per coordinate, counted exactly (in integers), then one step:
+        // local + (−step)·net, which is local − step·net bit for bit.
+        let rows: Vec<&Model> = received.iter().collect();
+        let net = ops::sign_sum(&rows, prev)?;
         let step = ctx.lr * self.lambda;
-        Ok(local.iter().zip(&net).map(|(l, &n)| l - step * n as f32).collect())
-    }
-}
-
-/// Columns per block (4 KiB of counters, 4 KiB of `prev`).
-const BLOCK: usize = 1024;
-
-/// `net += sign(prev − x)` elementwise, [`kernels::UNROLL`] elements per iteration (see
-/// there why). A NaN difference is neither > 0 nor < 0: sign 0.
-fn add_signs(net: &mut [i32], prev: &[f32], x: &[f32]) {
-    let one = |p: f32, x: f32| ((p - x) > 0.0) as i32 - ((p - x) < 0.0) as i32;
-    let mut n_chunks = net.chunks_exact_mut(kernels::UNROLL);
-    let (p_chunks, x_chunks) = (prev.chunks_exact(kernels::UNROLL), x.chunks_exact(kernels::UNROLL));
-    let (p_tail, x_tail) = (p_chunks.remainder(), x_chunks.remainder());
-    for ((n, p), x) in (&mut n_chunks).zip(p_chunks).zip(x_chunks) {
-        for i in 0..kernels::UNROLL {
-            n[i] += one(p[i], x[i]);
-        }
-    }
-    for ((n, p), x) in n_chunks.into_remainder().iter_mut().zip(p_tail).zip(x_tail) {
-        *n += one(*p, *x);
+        ops::combine(local, 1.0, &[&net], &[-step])
     }
 }
 
@@ -81,7 +54,7 @@ byz_policy_sdk::export_defense!(TvNorm);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use byz_policy_sdk::{NativeEnv, ParamValue};
+    use byz_policy_sdk::{FlatDefense, NativeEnv, ParamValue};
 
     const PREV: [f32; 5] = [1.0, 2.0, 3.0, 4.0, 5.0];
     const LOCAL: [f32; 5] = [1.5, 2.0, 2.5, 4.0, 6.0];
@@ -103,7 +76,7 @@ mod tests {
         //   row 1: (−, 0, +, +, +); row 2: (−, −, −, −, −); row 3: (+, +, +, 0, +)
         //   sums:  (−1, 0, 1, 0, 1)
         // lr·λ = 0.5 · 0.25 = 0.125.
-        let out = with_lambda(0.25).unwrap().aggregate(&ctx(3, 0.5), &PREV, &LOCAL, &RECEIVED, &mut NativeEnv::new(0));
+        let out = with_lambda(0.25).unwrap().aggregate_flat(&ctx(3, 0.5), &PREV, &LOCAL, &RECEIVED, &mut NativeEnv::new(0));
         assert_eq!(out.unwrap(), vec![1.625, 2.0, 2.375, 4.0, 5.875]);
     }
 
@@ -112,23 +85,23 @@ mod tests {
         let mut r = RECEIVED;
         r[5..10].copy_from_slice(&[1e30, f32::NAN, -1e30, f32::INFINITY, 5.0]);
         // Row 2 now signs (−, 0, +, −, 0): sums (−1, 1, 3, 0, 2).
-        let out = with_lambda(0.25).unwrap().aggregate(&ctx(3, 0.5), &PREV, &LOCAL, &r, &mut NativeEnv::new(0));
+        let out = with_lambda(0.25).unwrap().aggregate_flat(&ctx(3, 0.5), &PREV, &LOCAL, &r, &mut NativeEnv::new(0));
         assert_eq!(out.unwrap(), vec![1.625, 1.875, 2.125, 4.0, 5.75]);
     }
 
     #[test]
     fn no_neighbours_or_zero_lambda_keep_local() {
-        let out = TvNorm::default().aggregate(&ctx(0, 0.1), &PREV, &LOCAL, &[], &mut NativeEnv::new(0)).unwrap();
+        let out = TvNorm::default().aggregate_flat(&ctx(0, 0.1), &PREV, &LOCAL, &[], &mut NativeEnv::new(0)).unwrap();
         assert_eq!(out, LOCAL);
-        let out = with_lambda(0.0).unwrap().aggregate(&ctx(3, 0.1), &PREV, &LOCAL, &RECEIVED, &mut NativeEnv::new(0));
+        let out = with_lambda(0.0).unwrap().aggregate_flat(&ctx(3, 0.1), &PREV, &LOCAL, &RECEIVED, &mut NativeEnv::new(0));
         assert_eq!(out.unwrap(), LOCAL);
     }
 
     #[test]
     fn negative_lambda_and_bad_shapes_are_errors() {
         assert!(with_lambda(-0.1).err().unwrap().contains("`lambda` must be >= 0"));
-        let e = TvNorm::default().aggregate(&ctx(3, 0.1), &PREV, &LOCAL, &RECEIVED[..10], &mut NativeEnv::new(0));
-        assert!(e.unwrap_err().contains("expected 3 neighbours x 5"));
+        let e = TvNorm::default().aggregate_flat(&ctx(3, 0.1), &PREV, &LOCAL, &RECEIVED[..10], &mut NativeEnv::new(0));
+        assert!(e.unwrap_err().contains("expected 3 (one per neighbour)"));
         assert_eq!(TvNorm::info().params[0].default, ParamValue::Float(0.001));
     }
 }
