@@ -1,22 +1,19 @@
-//! Per-call time of every shipped defense at the paper's scale (k = 30 neighbours,
-//! d = 80,202 parameters), as a component through the real sandbox and as native Rust in
-//! the same process, with the ratio. Run with `cargo bench -p byzhost --bench policies`
-//! after `scripts/build-policies.sh`; prints a markdown table and writes it to
-//! `target/bench-policies.md` for BENCHMARKS.md. Arguments after `--` keep only the
-//! defenses whose names contain one of them (`-- sim-reweight`), for profiling.
+//! Per-call time of every shipped defense at the paper's scale (d = 80,202 parameters) for
+//! n = 50 (k = 29 neighbours) and n = 300 (k = 179), side by side: its `byz:policy@0.1.0`
+//! build (policies/v0.1.0, every model copied into the instance), its 0.2.0 build
+//! (policies/, models lent, host kernels) and native Rust in the same process; then the
+//! Python policies (examples/python) beside the Rust 0.2.0 components. Run with
+//! `cargo bench -p byzhost --bench policies` after `scripts/build-policies.sh`; prints
+//! markdown tables and writes them to `target/bench-policies.md` for BENCHMARKS.md.
+//! Arguments after `--` keep only the rows whose names contain one of them.
 //!
 //! Inputs are synthetic but shaped like a round of training: prev ~ N(0, 0.05²), a shared
-//! update u ~ N(0, 0.01²), local = prev + u + noise, the first 20 received rows
-//! prev + u + noise (honest-like), the last 10 prev − u (reversed updates), noise
+//! update u ~ N(0, 0.01²), local = prev + u + noise, two thirds of the received rows
+//! prev + u + noise (honest-like), the rest prev − u (reversed updates), noise
 //! N(0, 0.002²). MOZI needs a loss: both sides use the same deterministic stand-in,
 //! loss(x) = mean squared distance from x to prev + u, so its filter does real work.
-//! Component times include copying the k·d inputs into the instance and the host's
-//! output checks — what a simulation round pays per node.
-//!
-//! Two more rows measure `byz:policy@0.2.0`, where the models are lent instead of copied,
-//! with the fixture `tests/fixtures/kernels-v0-2`: returning `local` unchanged (0.1.0's
-//! `standalone` copies k + 2 models in to do that) and the mean of `local` and the received
-//! models with the host kernel `combine`, each beside the same work in native Rust.
+//! Component times include moving the inputs into the instance (0.1.0) or lending them
+//! (0.2.0) and the host's output checks — what a simulation round pays per node.
 
 use std::time::Duration;
 
@@ -24,16 +21,17 @@ mod common;
 use common::{ms, Timing};
 
 use byz_policy_sdk::rng::SplitMix64;
-use byz_policy_sdk::{Defense, NativeEnv};
+use byz_policy_sdk::{Defense, Model, NativeEnv};
 use byzhost::policy::Context;
 use byzhost::sandbox::{DefenseInstance, Limits, LossOracle, Sandbox};
 
-const K: usize = 30;
 const D: usize = 80_202;
-const WARMUP: usize = 5;
-const CALLS: usize = 60;
+const WARMUP: usize = 3;
+/// (n, k): the paper's n = 50 and Table 3's n = 300 at p = 0.6, k ≈ 0.6·(n − 1).
+const SIZES: [(usize, usize); 2] = [(50, 29), (300, 179)];
 
 struct Inputs {
+    k: usize,
     prev: Vec<f32>,
     local: Vec<f32>,
     received: Vec<f32>,
@@ -41,22 +39,31 @@ struct Inputs {
     target: Vec<f32>,
 }
 
-fn inputs() -> Inputs {
+fn inputs(k: usize) -> Inputs {
     let mut rng = SplitMix64::new(2024);
     let mut draw = |sd: f64, n: usize| -> Vec<f32> { (0..n).map(|_| (sd * rng.normal()) as f32).collect() };
     let prev = draw(0.05, D);
     let update = draw(0.01, D);
     let target: Vec<f32> = prev.iter().zip(&update).map(|(p, u)| p + u).collect();
     let local: Vec<f32> = target.iter().zip(draw(0.002, D)).map(|(t, n)| t + n).collect();
-    let mut received = Vec::with_capacity(K * D);
-    for j in 0..K {
-        if j < 20 {
+    let mut received = Vec::with_capacity(k * D);
+    for j in 0..k {
+        if 3 * j < 2 * k {
             received.extend(target.iter().zip(draw(0.002, D)).map(|(t, n)| t + n));
         } else {
             received.extend(prev.iter().zip(&update).map(|(p, u)| p - u));
         }
     }
-    Inputs { prev, local, received, target }
+    Inputs { k, prev, local, received, target }
+}
+
+/// Fewer timed calls at k = 179, where one call takes up to ~100 ms.
+fn calls(k: usize) -> usize {
+    if k > 100 {
+        20
+    } else {
+        60
+    }
 }
 
 fn loss(model: &[f32], target: &[f32]) -> f32 {
@@ -72,21 +79,21 @@ impl LossOracle for DistanceOracle {
     }
 }
 
-fn context() -> Context {
+fn context(k: usize) -> Context {
     Context {
         round: 0,
         epoch: 0,
         node: 0,
-        neighbors: (1..=K as u32).collect(),
-        neighbor_degrees: vec![K as u32; K],
+        neighbors: (1..=k as u32).collect(),
+        neighbor_degrees: vec![k as u32; k],
         lr: 0.1,
         dim: D as u32,
         seed: 0,
     }
 }
 
-fn sdk_context() -> byz_policy_sdk::Context {
-    let c = context();
+fn sdk_context(k: usize) -> byz_policy_sdk::Context {
+    let c = context(k);
     byz_policy_sdk::Context {
         round: c.round,
         epoch: c.epoch,
@@ -99,119 +106,127 @@ fn sdk_context() -> byz_policy_sdk::Context {
     }
 }
 
-fn time(call: impl FnMut() -> Vec<f32>) -> (Timing, Vec<f32>) {
-    common::time(WARMUP, CALLS, call)
-}
-
 /// Integer parameters of one benchmark row (only BRIDGE's `b` so far).
 type IntParams = &'static [(&'static str, i64)];
 
-fn component(sandbox: &Sandbox, file: &str, params: IntParams, x: &Inputs) -> (Timing, Vec<f32>) {
+/// The component at `relative` (to the repository root), configured with `params`, on `x`.
+fn component(sandbox: &Sandbox, relative: &str, params: IntParams, x: &Inputs) -> (Timing, Vec<f32>) {
     let params: Vec<(String, byzhost::policy::ParamValue)> =
         params.iter().map(|(n, v)| (n.to_string(), byzhost::policy::ParamValue::Integer(*v))).collect();
-    component_at(sandbox, &format!("policies/{file}"), &params, x)
-}
-
-/// [`component`] of the component at `relative` (to the repository root), with `params`.
-fn component_at(sandbox: &Sandbox, relative: &str, params: &[(String, byzhost::policy::ParamValue)], x: &Inputs) -> (Timing, Vec<f32>) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative);
     assert!(path.is_file(), "{} is missing: run scripts/build-policies.sh first", path.display());
     let policy = sandbox.load(&path).unwrap();
     let oracle = Box::new(DistanceOracle(x.target.clone()));
     let mut inst = DefenseInstance::with_seed(sandbox, &policy, 0, 0, oracle).unwrap();
-    inst.configure(params).unwrap();
-    let ctx = context();
-    time(|| inst.aggregate(&ctx, &x.prev, &x.local, &x.received).unwrap())
+    inst.configure(&params).unwrap();
+    let ctx = context(x.k);
+    common::time(WARMUP, calls(x.k), || inst.aggregate(&ctx, &x.prev, &x.local, &x.received).unwrap())
 }
 
+/// The policy as native Rust on models built once, outside the timed calls.
 fn native<T: Defense>(params: IntParams, x: &Inputs) -> (Timing, Vec<f32>) {
     let mut policy = T::default();
     let given = params.iter().map(|(n, v)| (n.to_string(), byz_policy_sdk::ParamValue::Integer(*v))).collect();
     policy.configure(&byz_policy_sdk::Params::resolve(&T::info().params, given).unwrap()).unwrap();
-    let ctx = sdk_context();
+    let ctx = sdk_context(x.k);
     let target = x.target.clone();
     let mut env = NativeEnv::new(0);
     env.loss = Some(Box::new(move |m: &[f32]| loss(m, &target)));
-    time(|| policy.aggregate(&ctx, &x.prev, &x.local, &x.received, &mut env).unwrap())
+    let (prev, local) = (Model::new(x.prev.clone()), Model::new(x.local.clone()));
+    let received = Model::split(&x.received, D);
+    common::time(WARMUP, calls(x.k), || policy.aggregate(&ctx, &prev, &local, &received, &mut env).unwrap().into_vec())
 }
 
+type Native = fn(IntParams, &Inputs) -> (Timing, Vec<f32>);
+
+/// Every shipped defense: (row name, file stem, parameters, native build). BRIDGE also with
+/// b = 10, the paper's setting.
+const DEFENSES: [(&str, &str, IntParams, Native); 7] = [
+    ("dpsgd", "dpsgd", &[], native::<dpsgd::Dpsgd>),
+    ("sim-reweight", "sim_reweight", &[], native::<sim_reweight::SimReweight>),
+    ("bridge", "bridge", &[], native::<bridge::Bridge>),
+    ("bridge (b = 10)", "bridge", &[("b", 10)], native::<bridge::Bridge>),
+    ("tvnorm", "tvnorm", &[], native::<tvnorm::TvNorm>),
+    ("mozi", "mozi", &[], native::<mozi::Mozi>),
+    ("standalone", "standalone", &[], native::<standalone::Standalone>),
+];
+
+/// The Python policies beside their Rust 0.2.0 builds: (row name, Python file, Rust stem).
+const PYTHON: [(&str, &str, &str, IntParams); 2] = [
+    ("sim-reweight", "examples/python/sim_reweight.wasm", "sim_reweight", &[]),
+    ("bridge (b = 10)", "examples/python/bridge.wasm", "bridge", &[("b", 10)]),
+];
+
 fn main() {
-    let x = inputs();
     let sandbox = Sandbox::new(Limits::default(), None).unwrap();
-    type Native = fn(IntParams, &Inputs) -> (Timing, Vec<f32>);
-    // Defaults, plus BRIDGE with b = 10, the paper's setting (b = 10 Byzantine nodes,
-    // every regular node with at least 2b + 1 = 21 neighbours).
-    let defenses: [(&str, &str, IntParams, Native); 7] = [
-        ("dpsgd", "dpsgd.wasm", &[], native::<dpsgd::Dpsgd>),
-        ("sim-reweight", "sim_reweight.wasm", &[], native::<sim_reweight::SimReweight>),
-        ("bridge", "bridge.wasm", &[], native::<bridge::Bridge>),
-        ("bridge (b = 10)", "bridge.wasm", &[("b", 10)], native::<bridge::Bridge>),
-        ("tvnorm", "tvnorm.wasm", &[], native::<tvnorm::TvNorm>),
-        ("mozi", "mozi.wasm", &[], native::<mozi::Mozi>),
-        ("standalone", "standalone.wasm", &[], native::<standalone::Standalone>),
-    ];
-    let mut table = String::from(
-        "| defense | component, median (ms) | native, median (ms) | ratio of medians | component, min (ms) | native, min (ms) | ratio of minima | max abs difference |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
-    );
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    for (name, file, params, run_native) in defenses {
-        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        let row = table_row(name, component(&sandbox, file, params, &x), run_native(params, &x));
-        eprint!("{row}");
-        table.push_str(&row);
-    }
-    if filters.is_empty() || filters.iter().any(|f| f.contains("0.2.0")) {
-        for row in v0_2_rows(&sandbox, &x) {
+    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    let mut versions = String::from(
+        "| defense | n | k | 0.1.0 component (ms) | 0.2.0 component (ms) | native (ms) | 0.2.0 ÷ native | 0.1.0 ÷ 0.2.0 | max abs difference 0.2.0 vs 0.1.0 / native |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let mut python = String::from(
+        "| defense | n | k | Python component (ms) | Rust 0.2.0 component (ms) | Python ÷ Rust | max abs difference |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (n, k) in SIZES {
+        let x = inputs(k);
+        for (name, stem, params, run_native) in DEFENSES.iter().filter(|d| wanted(d.0)) {
+            let v1 = component(&sandbox, &format!("policies/v0.1.0/{stem}.wasm"), params, &x);
+            let v2 = component(&sandbox, &format!("policies/{stem}.wasm"), params, &x);
+            let row = versions_row(name, n, k, v1, v2, run_native(params, &x));
             eprint!("{row}");
-            table.push_str(&row);
+            versions.push_str(&row);
+        }
+        for (name, file, stem, params) in PYTHON.iter().filter(|p| wanted(&format!("python {}", p.0))) {
+            let py = component(&sandbox, file, params, &x);
+            let rust = component(&sandbox, &format!("policies/{stem}.wasm"), params, &x);
+            let row = python_row(name, n, k, py, rust);
+            eprint!("{row}");
+            python.push_str(&row);
         }
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load = load.split_whitespace().next().unwrap_or("?");
-    println!("\nk = {K}, d = {D}, {CALLS} calls after {WARMUP} warm-up calls; 1-minute load average at the end: {load}\n\n{table}");
+    let report = format!(
+        "d = {D}; median of {} calls (n = 50) or {} (n = 300) after {WARMUP} warm-up calls; 1-minute load average at the end: {load}\n\n{versions}\n{python}",
+        calls(29),
+        calls(179)
+    );
+    println!("\n{report}");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-policies.md");
-    std::fs::write(&out, &table).unwrap();
+    std::fs::write(&out, &report).unwrap();
     println!("wrote {}", out.display());
 }
 
-/// The 0.2.0 rows (see the header), formatted as the others.
-fn v0_2_rows(sandbox: &Sandbox, x: &Inputs) -> Vec<String> {
-    use byz_policy_sdk::kernels;
-    let kernel = |k: &str| vec![("kernel".to_string(), byzhost::policy::ParamValue::Text(k.into()))];
-    let w = 1.0 / (K as f32 + 1.0);
-    let mean = || {
-        let terms: Vec<(&[f32], f32)> = x.received.chunks_exact(D).map(|r| (r, w)).collect();
-        kernels::combine(&x.local, w, &terms)
-    };
-    let rows = [
-        (
-            "standalone, byz:policy@0.2.0 (models lent)",
-            component_at(sandbox, "tests/fixtures/kernels_v0_2.wasm", &kernel("share"), x),
-            time(|| x.local.clone()),
-        ),
-        (
-            "mean of k + 1 by host kernel, 0.2.0",
-            component_at(sandbox, "tests/fixtures/kernels_v0_2.wasm", &kernel("combine"), x),
-            time(mean),
-        ),
-    ];
-    rows.into_iter().map(|(name, wasm, native)| table_row(name, wasm, native)).collect()
+fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "outputs of different lengths");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max)
 }
 
-/// One markdown row: component and native timings, their ratios, and the largest difference
-/// between the two outputs.
-fn table_row(name: &str, (wasm_t, wasm_out): (Timing, Vec<f32>), (native_t, native_out): (Timing, Vec<f32>)) -> String {
-    let diff = wasm_out.iter().zip(&native_out).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+/// One row of the 0.1.0 / 0.2.0 / native table (medians).
+fn versions_row(name: &str, n: usize, k: usize, v1: (Timing, Vec<f32>), v2: (Timing, Vec<f32>), native: (Timing, Vec<f32>)) -> String {
+    let (d1, dn) = (max_difference(&v2.1, &v1.1), max_difference(&v2.1, &native.1));
+    let (t1, t2, tn) = (v1.0.median, v2.0.median, native.0.median);
     format!(
-        "| {name} | {:.3} | {:.3} | {:.2} | {:.3} | {:.3} | {:.2} | {diff:.1e} |\n",
-        ms(wasm_t.median),
-        ms(native_t.median),
-        ratio(wasm_t.median, native_t.median),
-        ms(wasm_t.min),
-        ms(native_t.min),
-        ratio(wasm_t.min, native_t.min),
+        "| {name} | {n} | {k} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} | {d1:.1e} / {dn:.1e} |\n",
+        ms(t1),
+        ms(t2),
+        ms(tn),
+        ratio(t2, tn),
+        ratio(t1, t2)
+    )
+}
+
+/// One row of the Python / Rust table (medians).
+fn python_row(name: &str, n: usize, k: usize, py: (Timing, Vec<f32>), rust: (Timing, Vec<f32>)) -> String {
+    let diff = max_difference(&py.1, &rust.1);
+    format!(
+        "| {name} | {n} | {k} | {:.3} | {:.3} | {:.2} | {diff:.1e} |\n",
+        ms(py.0.median),
+        ms(rust.0.median),
+        ratio(py.0.median, rust.0.median)
     )
 }

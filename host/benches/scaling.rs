@@ -14,7 +14,7 @@ mod common;
 use common::ms;
 
 use byz_policy_sdk::rng::SplitMix64;
-use byz_policy_sdk::{Defense, NativeEnv};
+use byz_policy_sdk::{Defense, Model, NativeEnv};
 use byzhost::policy::Context;
 use byzhost::sandbox::{DefenseInstance, Limits, NoLocalData, Sandbox};
 
@@ -125,7 +125,9 @@ fn main() {
             }
         };
         let mut env = NativeEnv::new(0);
-        let (n_med, n_min, n_out) = time(|| policy.aggregate(&sdk_ctx, &x.prev, &x.local, &x.received, &mut env).unwrap());
+        let (prev, local) = (Model::new(x.prev.clone()), Model::new(x.local.clone()));
+        let received = Model::split(&x.received, D);
+        let (n_med, n_min, n_out) = time(|| policy.aggregate(&sdk_ctx, &prev, &local, &received, &mut env).unwrap().into_vec());
         assert_eq!(c_out, n_out, "component and native disagree at n = {n}");
         let bound = ((k + 2) * D * 4) as f64 / bandwidth * 1e3;
         let row = format!(

@@ -308,8 +308,50 @@ fn a_v0_2_component_gets_the_sdk_kernels_bits_on_lent_models() {
     assert!(conform.status.success(), "{}", String::from_utf8_lossy(&conform.stdout));
 }
 
-/// D-LIE on byz:policy@0.2.0 (tests/fixtures/dlie-v0-2: honest models lent, μ + 2σ by the
-/// host kernel) sends exactly the bytes of the 0.1.0 build policies/dlie.wasm.
+/// The Python policies (examples/python, on the Python SDK and the host kernels) answer as
+/// the Rust ones: BRIDGE bit for bit (the same three kernels), similarity reweighting within
+/// 1e-5 (its O(k) weight arithmetic runs in Python), both with parameters reaching
+/// `configure` and bad parameters refused by name.
+#[test]
+fn python_policies_answer_as_their_rust_builds() {
+    let s = Scratch::new();
+    let (k, d) = (9, 1003);
+    let mut state = 0x5851_f42d_4c95_7f2du64;
+    let mut next = move || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    };
+    let prev: Vec<f32> = (0..d).map(|_| next()).collect();
+    // local and the received models near prev, one of them far off (a Byzantine one).
+    let near = |next: &mut dyn FnMut() -> f32, scale: f32| prev.iter().map(|p| p + scale * next()).collect::<Vec<f32>>();
+    let local = near(&mut next, 0.01);
+    let mut received: Vec<f32> = (0..k).flat_map(|j| near(&mut next, if j == 3 { 5.0 } else { 0.02 })).collect();
+    received[5] = -received[5];
+    s.npy("p.npy", &[d], &prev);
+    s.npy("l.npy", &[d], &local);
+    s.npy("r.npy", &[k, d], &received);
+    let answer = |file: &str, params: &[&str]| {
+        let out = call_defense(&s, file, params);
+        assert!(out.status.success(), "{file} {params:?}: {}", stderr_of(&out));
+        s.read("o.npy").1
+    };
+    for params in [&[][..], &["--param", "c=2", "--param", "use-kl=false"], &["--param", "clip=false", "--param", "use-cos=false"]] {
+        let (rust, python) = (answer("policies/sim_reweight.wasm", params), answer("examples/python/sim_reweight.wasm", params));
+        let worst = rust.iter().zip(&python).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(rust.len() == python.len() && worst <= 1e-5, "sim_reweight {params:?}: largest difference {worst}");
+    }
+    let bridge = ["--param", "b=2"];
+    assert_eq!(answer("policies/bridge.wasm", &bridge), answer("examples/python/bridge.wasm", &bridge));
+    for (param, named) in [("nope=1", "unknown parameter `nope`"), ("c=high", "parameter `c` must be Float"), ("c=-1", "`c` must be >= 0")]
+    {
+        let out = call_defense(&s, "examples/python/sim_reweight.wasm", &["--param", param]);
+        assert!(!out.status.success() && stderr_of(&out).contains(named), "{param}: {}", stderr_of(&out));
+    }
+}
+
+/// D-LIE on the raw byz:policy@0.2.0 bindings (tests/fixtures/dlie-v0-2: honest models lent,
+/// μ + 2σ by the host kernel) sends exactly the bytes of the 0.1.0 build
+/// policies/v0.1.0/dlie.wasm.
 #[test]
 fn an_attack_on_v0_2_kernels_sends_the_bytes_of_its_v0_1_build() {
     let s = Scratch::new();
@@ -330,5 +372,38 @@ fn an_attack_on_v0_2_kernels_sends_the_bytes_of_its_v0_1_build() {
         assert!(o.status.success(), "{policy}: {}", stderr_of(&o));
         std::fs::read(s.path(out)).unwrap()
     };
-    assert_eq!(craft("policies/dlie.wasm", "v1.npy"), craft("tests/fixtures/dlie_v0_2.wasm", "v2.npy"));
+    assert_eq!(craft("policies/v0.1.0/dlie.wasm", "v1.npy"), craft("tests/fixtures/dlie_v0_2.wasm", "v2.npy"));
+}
+
+/// Every shipped policy, rebuilt on byz-policy-sdk 0.2 (byz:policy@0.2.0, host kernels),
+/// answers a call with the bytes of its 0.1.0 build (policies/v0.1.0). MOZI needs a node's
+/// data, which `call` does not have; the run test covers it.
+#[test]
+fn every_shipped_policy_answers_a_call_with_the_bytes_of_its_v0_1_build() {
+    let s = Scratch::new();
+    let (k, d) = (7, 1003);
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    };
+    let values: Vec<f32> = (0..(k + 2) * d).map(|_| next()).collect();
+    s.npy("p.npy", &[d], &values[..d]);
+    s.npy("l.npy", &[d], &values[d..2 * d]);
+    s.npy("r.npy", &[k, d], &values[2 * d..]);
+    s.npy("h.npy", &[k, d], &values[2 * d..]);
+    let defenses = ["standalone", "dpsgd", "sim_reweight", "bridge", "tvnorm"];
+    let attacks = ["dlie", "alie", "ipm", "reverse", "random", "targeted"];
+    let answer = |file: &str, role_args: &[&str]| {
+        let o = s.byzhost().arg("call").arg(component(file)).args(role_args).current_dir(s.dir.path()).output().unwrap();
+        assert!(o.status.success(), "{file}: {}", stderr_of(&o));
+        std::fs::read(s.path("o.npy")).unwrap()
+    };
+    let defense_args = ["--prev", "p.npy", "--local", "l.npy", "--received", "r.npy", "--lr", "0.1", "--out", "o.npy"];
+    let attack_args = ["--honest", "h.npy", "--byzantine", "3", "--out", "o.npy"];
+    for name in defenses.iter().chain(&attacks) {
+        let args: &[&str] = if defenses.contains(name) { &defense_args } else { &attack_args };
+        let (v1, v2) = (answer(&format!("policies/v0.1.0/{name}.wasm"), args), answer(&format!("policies/{name}.wasm"), args));
+        assert!(v1 == v2, "{name}: the 0.2.0 build answers differently from its 0.1.0 build");
+    }
 }

@@ -461,9 +461,9 @@ fn the_publish_script_pushes_every_shipped_policy_under_its_package_name() {
     assert!(o.status.success(), "{}", stderr_of(&o));
     let lines = String::from_utf8(o.stdout).unwrap();
     assert_eq!(lines.lines().count(), 12, "{lines}");
-    let sim = format!("oci://{}/byz/sim-reweight:0.1.0 ", registry.addr);
+    let sim = format!("oci://{}/byz/sim-reweight:0.2.0 ", registry.addr);
     assert!(lines.lines().any(|l| l.starts_with(&sim) && l.contains(" sha256:")), "{lines}");
     configure_wkg(&s, &registry);
-    let o = byzhost(&s).args(["inspect", "byz:sim-reweight@0.1.0"]).output().unwrap();
+    let o = byzhost(&s).args(["inspect", "byz:sim-reweight@0.2.0"]).output().unwrap();
     assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("sim-reweight 0.2.0 (defense)"), "{}", stderr_of(&o));
 }

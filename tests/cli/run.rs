@@ -549,12 +549,39 @@ fn a_v0_2_defense_runs_with_results_independent_of_threads() {
     assert!(outcome(&s.path("1"))[0]["accuracy_mean"].as_f64().unwrap() > 0.0);
 }
 
-/// A run whose attack is the byz:policy@0.2.0 build of D-LIE gives the metrics of the run
-/// with its 0.1.0 build, bit for bit.
+/// Every shipped policy's byz:policy@0.2.0 build (policies/NAME.wasm) gives, in a run, the
+/// metrics of its 0.1.0 build (policies/v0.1.0/NAME.wasm) bit for bit: each defense against
+/// D-LIE, each attack against similarity reweighting, 0.1.0 and 0.2.0 components in one run.
 #[test]
-fn an_attack_moved_to_v0_2_gives_the_metrics_of_its_v0_1_build() {
+fn every_shipped_policy_gives_the_metrics_of_its_v0_1_build() {
     let s = Scratch::new();
-    for (out, attack) in [("v1", "policies/dlie.wasm"), ("v2", "tests/fixtures/dlie_v0_2.wasm")] {
+    let defenses = ["standalone", "dpsgd", "sim_reweight", "bridge", "tvnorm", "mozi"];
+    let attacks = ["dlie", "alie", "ipm", "reverse", "random", "targeted"];
+    let run = |out: &str, defense: &str, attack: &str| {
+        let (defense, attack) = (component(defense), component(attack));
+        let args = ["--defense", defense.to_str().unwrap(), "--attack", attack.to_str().unwrap(), "--epochs", "1", "--nodes", "6"];
+        let o = small_run(&s, out, &args);
+        assert!(o.status.success(), "{out}: {}", stderr_of(&o));
+        outcome(&s.path(out))
+    };
+    for name in defenses {
+        let v1 = run(&format!("{name}-v1"), &format!("policies/v0.1.0/{name}.wasm"), "policies/dlie.wasm");
+        let v2 = run(&format!("{name}-v2"), &format!("policies/{name}.wasm"), "policies/v0.1.0/dlie.wasm");
+        assert_eq!(v1, v2, "{name}");
+    }
+    for name in attacks {
+        let v1 = run(&format!("{name}-v1"), "policies/sim_reweight.wasm", &format!("policies/v0.1.0/{name}.wasm"));
+        let v2 = run(&format!("{name}-v2"), "policies/v0.1.0/sim_reweight.wasm", &format!("policies/{name}.wasm"));
+        assert_eq!(v1, v2, "{name}");
+    }
+}
+
+/// A run whose attack is D-LIE on the raw byz:policy@0.2.0 bindings (tests/fixtures) gives
+/// the metrics of the run with the 0.1.0 build, bit for bit.
+#[test]
+fn an_attack_on_the_raw_v0_2_bindings_gives_the_metrics_of_the_v0_1_build() {
+    let s = Scratch::new();
+    for (out, attack) in [("v1", "policies/v0.1.0/dlie.wasm"), ("v2", "tests/fixtures/dlie_v0_2.wasm")] {
         let o = small_run(
             &s,
             out,
@@ -574,4 +601,32 @@ fn an_attack_moved_to_v0_2_gives_the_metrics_of_its_v0_1_build() {
         assert!(o.status.success(), "{attack}: {}", stderr_of(&o));
     }
     assert_eq!(outcome(&s.path("v1")), outcome(&s.path("v2")));
+}
+
+/// One quick-profile Fig. 1 cell (n = 50, b = 10, p = 0.6, static, D-LIE with z = 2, two
+/// epochs, 1,000 test images) defended by the Python similarity reweighting reaches the
+/// best accuracy of the Rust one within half a point.
+#[test]
+fn the_python_sim_reweight_matches_the_rust_one_on_a_fig1_cell() {
+    let s = Scratch::new();
+    let cell = |out: &str, defense: &str| {
+        let o = s
+            .byzhost()
+            .arg("run")
+            .args(["--nodes", "50", "--byzantine", "10", "--edge-prob", "0.6", "--topology", "static", "--epochs", "2"])
+            .args(["--eval-samples", "1000", "--seed", "1", "--device", "cpu", "--quiet"])
+            .arg("--defense")
+            .arg(component(defense))
+            .args(["--defense-param", "c=5", "--attack-param", "z=2.0", "--attack"])
+            .arg(component("policies/dlie.wasm"))
+            .arg("--out")
+            .arg(s.path(out))
+            .env_remove("BYZHOST_DATA")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{defense}: {}", stderr_of(&o));
+        summary(&s.path(out))["best_accuracy"].as_f64().unwrap()
+    };
+    let (rust, python) = (cell("rust", "policies/sim_reweight.wasm"), cell("python", "examples/python/sim_reweight.wasm"));
+    assert!((rust - python).abs() <= 0.005, "best accuracy: Rust {rust}, Python {python}");
 }

@@ -98,7 +98,8 @@ mod tests {
         // Node with k = 2 neighbours of degrees 2 and 4: w = 1/3 and 1/5, self 1 - 8/15.
         let local = [15.0];
         let received = [0.0, 30.0];
-        let out = configured("metropolis").aggregate_flat(&ctx(2, 1, vec![2, 4]), &local, &local, &received, &mut NativeEnv::new(0)).unwrap();
+        let out =
+            configured("metropolis").aggregate_flat(&ctx(2, 1, vec![2, 4]), &local, &local, &received, &mut NativeEnv::new(0)).unwrap();
         assert!((out[0] - (7.0 + 6.0)).abs() < 1e-5, "{out:?}");
     }
 

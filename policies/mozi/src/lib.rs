@@ -70,8 +70,7 @@ impl Defense for Mozi {
             return Ok(local.share());
         }
         let rows: Vec<&Model> = received.iter().collect();
-        let distance: Vec<f32> =
-            ops::distances_sq(&rows, local)?.into_iter().map(|d| if d.is_nan() { f32::INFINITY } else { d }).collect();
+        let distance: Vec<f32> = ops::distances_sq(&rows, local)?.into_iter().map(|d| if d.is_nan() { f32::INFINITY } else { d }).collect();
         let mut order: Vec<usize> = (0..k).collect();
         order.sort_by(|&a, &b| distance[a].total_cmp(&distance[b])); // stable: ties keep neighbour order
         let survivors = &order[..stage1_count(self.rho, k)];

@@ -35,7 +35,8 @@ fn keeps_the_closest_half_then_those_not_worse_than_own() {
 #[test]
 fn equal_loss_is_kept_and_alpha_weights_the_mix() {
     // Target (0.5, 1, 0, 0, 0): own 1.25, r1 0.25 + 1 = 1.25 (equal, kept), r2 0.25 + 1 = 1.25 (kept).
-    let out = configured(0.5, 0.25).unwrap().aggregate_flat(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut env_with_target([0.5, 1.0, 0.0, 0.0, 0.0]));
+    let out =
+        configured(0.5, 0.25).unwrap().aggregate_flat(&ctx(3), &LOCAL, &LOCAL, &RECEIVED, &mut env_with_target([0.5, 1.0, 0.0, 0.0, 0.0]));
     // 0.25·0 + 0.75·(r1 + r2)/2 = (0.375, 0.75, 0, 0, 0).
     assert_eq!(out.unwrap(), vec![0.375, 0.75, 0.0, 0.0, 0.0]);
 }

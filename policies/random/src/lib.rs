@@ -8,7 +8,9 @@
 //! When x̄ = 0 the messages are zero vectors (a norm of 0 scaled to 0).
 
 use byz_policy_sdk::rng::SplitMix64;
-use byz_policy_sdk::{check_attack_shapes, kernels, ops, Attack, AttackContext, Crafted, Env, Info, Model, ParamSpec, Params, PolicyKind, SendMode};
+use byz_policy_sdk::{
+    check_attack_shapes, kernels, ops, Attack, AttackContext, Crafted, Env, Info, Model, ParamSpec, Params, PolicyKind, SendMode,
+};
 
 pub struct RandomAttack {
     scale: f32,

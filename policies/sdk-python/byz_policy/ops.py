@@ -9,16 +9,27 @@ lengths, too few rows to trim) is raised as `PolicyError`, naming the kernel.
 
 from .params import PolicyError
 
+# componentize-py keeps the imports a component's modules import while it is built (at
+# module level), so these are imported here, not inside the functions. `local_data` exists
+# only in the defense world; outside a component build there are no bindings at all.
+try:
+    from componentize_py_types import Err
+    from wit_world.imports import host, models, types
+except ImportError:
+    Err = host = models = types = None
+try:
+    from wit_world.imports import local_data
+except ImportError:
+    local_data = None
+
 
 def _models():
-    from wit_world.imports import models
-
+    if models is None:
+        raise PolicyError("byz_policy.ops runs inside a component built by componentize-py (no wit_world bindings here)")
     return models
 
 
 def _call(kernel, *args):
-    from componentize_py_types import Err
-
     try:
         return kernel(*args)
     except Err as e:
@@ -94,20 +105,18 @@ def extrapolate(x, origin, s):
 
 def evaluate_loss(candidates):
     """Mean loss of each candidate model on the node's current batch (defenses only)."""
-    from wit_world.imports import local_data
-
+    if local_data is None:
+        raise PolicyError("evaluate_loss is for defenses: an attack has no local data")
     return _call(local_data.evaluate_loss, list(candidates))
 
 
 def log(level, message):
     """A line in the host's policy log; `level` is "debug", "info" or "warn"."""
-    from wit_world.imports import host, types
-
+    _models()
     host.log(getattr(types.LogLevel, level.upper()), message)
 
 
 def random_u64():
     """Next value of the instance's deterministic random stream."""
-    from wit_world.imports import host
-
+    _models()
     return host.random_u64()

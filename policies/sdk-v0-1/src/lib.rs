@@ -10,8 +10,8 @@ pub mod attack;
 pub mod defense;
 
 pub use byz_policy_sdk::{
-    kernels, rng, AttackContext, ByzantineNode, Context, Info, LogLevel, NativeEnv, ParamSpec, ParamType, ParamValue, Params,
-    PolicyKind, SendMode,
+    kernels, rng, AttackContext, ByzantineNode, Context, Info, LogLevel, NativeEnv, ParamSpec, ParamType, ParamValue, Params, PolicyKind,
+    SendMode,
 };
 
 /// The WIT package version of this module's bindings.

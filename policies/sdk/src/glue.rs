@@ -76,7 +76,6 @@ macro_rules! __wit_types {
                 .collect();
             $crate::Params::resolve(specs, given)
         }
-
     };
 }
 
@@ -112,4 +111,3 @@ macro_rules! __wit_slot {
         }
     };
 }
-

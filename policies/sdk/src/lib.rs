@@ -249,7 +249,14 @@ impl Env for NativeEnv {
 /// benchmarks that hold their models that way.
 pub trait FlatDefense: Defense {
     /// [`Defense::aggregate`] with `received` split into rows of `ctx.dim` values.
-    fn aggregate_flat(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32], env: &mut dyn Env) -> Result<Vec<f32>, String> {
+    fn aggregate_flat(
+        &mut self,
+        ctx: &Context,
+        prev: &[f32],
+        local: &[f32],
+        received: &[f32],
+        env: &mut dyn Env,
+    ) -> Result<Vec<f32>, String> {
         let received = Model::split(received, ctx.dim as usize);
         let out = self.aggregate(ctx, &prev.to_vec().into(), &local.to_vec().into(), &received, env)?;
         Ok(out.into_vec())
