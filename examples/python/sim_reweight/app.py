@@ -9,21 +9,13 @@ f32 as Rust does.
 """
 
 import math
-import struct
+from array import array
+from math import exp, inf, isfinite, log, sqrt
 
 import byz_policy as byz
 from byz_policy import ops
 
 SMOOTHING = 1e-6
-
-
-def smoothed(s, dim):
-    zero = dim - s.positive - s.negative
-    return [(f / dim + SMOOTHING) / (1 + 3 * SMOOTHING) for f in (s.positive, zero, s.negative)]
-
-
-def kl(p, q):
-    return total(pi * math.log(pi / qi) for pi, qi in zip(p, q))
 
 
 def total(values):
@@ -32,14 +24,6 @@ def total(values):
     for v in values:
         out += v
     return out
-
-
-def f32(x):
-    return struct.unpack("f", struct.pack("f", x))[0]
-
-
-def usable(s):
-    return math.isfinite(s.dot) and math.isfinite(s.norm_sq)
 
 
 class SimReweight(byz.Defense):
@@ -66,41 +50,63 @@ class SimReweight(byz.Defense):
         rows = [local, *received]
         reference = ops.combine(local, 1.0, [prev], [-1.0])
         stats = ops.cross_stats(rows, prev, reference)
-        if not math.isfinite(stats[0].norm_sq):
+        if not isfinite(stats[0].norm_sq):
             raise byz.PolicyError(f"the node's own update local - prev is not finite (|Δ_ii|² = {stats[0].norm_sq})")
         omega = self.similarity(stats, ctx.dim)
         norm = total(omega)
-        if not (norm > 0 and math.isfinite(norm)):
+        if not (norm > 0 and isfinite(norm)):
             ops.log("debug", f"all {len(rows)} similarity weights are zero; keeping the local model")
             return local
-        # prev + Σ a_j (x_j − prev) = (1 − Σ a_j)·prev + Σ a_j x_j, a_j = ω_j·clip_j / Σ ω.
-        coefs = [f32(w * c / norm) for w, c in zip(omega, self.clipping(stats))]
-        summed = -0.0
+        # prev + Σ a_j (x_j − prev) = (1 − Σ a_j)·prev + Σ a_j x_j, a_j = ω_j·clip_j / Σ ω,
+        # each a_j rounded to f32 (array('f') rounds as Rust's `as f32`), and their sum
+        # accumulated in f32, left to right, as the Rust policy does.
+        coefs = array("f", [w * c / norm for w, c in zip(omega, self.clipping(stats))])
+        summed = array("f", [-0.0])
         for c in coefs:
-            summed = f32(summed + c)
-        own_share = f32(1.0 - summed)
-        return ops.combine(prev, own_share, rows, coefs)
+            summed[0] += c
+        own_share = array("f", [1.0 - summed[0]])[0]
+        return ops.combine(prev, own_share, rows, coefs.tolist())
 
     def similarity(self, stats, dim):
-        own = stats[0]
-        kl_factor = [1.0] * len(stats)
+        """ω_j = softmax_j(−c·KL(p_j‖q_i)) · max(0, cos(Δ_j, Δ_ii)); 0 for unusable rows."""
+        usable = [isfinite(s.dot) and isfinite(s.norm_sq) for s in stats]
         if self.use_kl:
-            q = smoothed(own, dim)
-            logits = [-self.c * kl(smoothed(s, dim), q) if usable(s) else -math.inf for s in stats]
+            scale, eps = 1.0 + 3.0 * SMOOTHING, SMOOTHING
+            own = stats[0]
+            q0 = (own.positive / dim + eps) / scale
+            q1 = ((dim - own.positive - own.negative) / dim + eps) / scale
+            q2 = (own.negative / dim + eps) / scale
+            minus_c = -self.c
+            logits = []
+            for s, ok in zip(stats, usable):
+                if not ok:
+                    logits.append(-inf)
+                    continue
+                p0 = (s.positive / dim + eps) / scale
+                p1 = ((dim - s.positive - s.negative) / dim + eps) / scale
+                p2 = (s.negative / dim + eps) / scale
+                logits.append(minus_c * (p0 * log(p0 / q0) + p1 * log(p1 / q1) + p2 * log(p2 / q2)))
             top = max(logits)
-            exps = [math.exp(l - top) for l in logits]
-            kl_factor = [e / total(exps) for e in exps]
-        own_norm = math.sqrt(own.norm_sq)
+            exps = [exp(x - top) for x in logits]
+            denominator = total(exps)
+            kl_factor = [e / denominator for e in exps]
+        else:
+            kl_factor = [1.0] * len(stats)
+        if not self.use_cos:
+            return [w if ok else 0.0 for w, ok in zip(kl_factor, usable)]
+        own_norm = sqrt(stats[0].norm_sq)
         out = []
-        for s, w_kl in zip(stats, kl_factor):
-            denom = math.sqrt(s.norm_sq) * own_norm
-            w_cos = max(s.dot / denom, 0.0) if self.use_cos and denom > 0 else (0.0 if self.use_cos else 1.0)
-            out.append(w_kl * w_cos if usable(s) else 0.0)
+        for s, w_kl, ok in zip(stats, kl_factor, usable):
+            denom = sqrt(s.norm_sq) * own_norm
+            out.append(w_kl * max(s.dot / denom, 0.0) if ok and denom > 0 else 0.0)
         return out
 
     def clipping(self, stats):
+        """min(1, ‖Δ_ii‖ / ‖Δ_j‖) per row (1 when clipping is off)."""
         own_sq = stats[0].norm_sq
-        return [math.sqrt(own_sq / s.norm_sq) if self.clip and s.norm_sq > own_sq else 1.0 for s in stats]
+        if not self.clip:
+            return [1.0] * len(stats)
+        return [sqrt(own_sq / s.norm_sq) if s.norm_sq > own_sq else 1.0 for s in stats]
 
 
 Defense = byz.export_defense(SimReweight)

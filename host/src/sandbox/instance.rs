@@ -175,7 +175,7 @@ fn craft_v0_2(
     };
     let mut vectors = Vec::with_capacity(crafted.vectors.len() * dim);
     for model in crafted.vectors {
-        vectors.extend(models::take_owned(s.data_mut(), model)?);
+        models::append_owned(s.data_mut(), model, &mut vectors)?;
     }
     Ok(Ok(bindings::wit::Crafted { mode: crafted.mode, vectors }))
 }

@@ -21,7 +21,8 @@ use super::state::HostState;
 /// The values of a model: the host's own, a caller's slice lent for one call, or a lent
 /// model whose call has returned.
 pub enum Model {
-    Owned(Arc<[f32]>),
+    // A Vec, not a slice, so that the one handle to a result gives its buffer back uncopied.
+    Owned(Arc<Vec<f32>>),
     Lent(LentSlice),
     Expired,
 }
@@ -76,10 +77,19 @@ pub fn take_back(state: &mut HostState, loan: Loan) {
     }
 }
 
-/// Takes an owned model the guest returned: its values, copied out of the table.
+/// Takes an owned model the guest returned: its values, moved out of the table when this
+/// was their last handle, copied otherwise.
 pub fn take_owned(state: &mut HostState, model: Resource<Model>) -> wasmtime::Result<Vec<f32>> {
-    let m = state.table().delete(model)?;
-    Ok(m.values()?.to_vec())
+    match state.table().delete(model)? {
+        Model::Owned(values) => Ok(Arc::try_unwrap(values).unwrap_or_else(|shared| shared.to_vec())),
+        other => Ok(other.values()?.to_vec()),
+    }
+}
+
+/// Takes an owned model the guest returned and appends its values to `out` (one copy).
+pub fn append_owned(state: &mut HostState, model: Resource<Model>, out: &mut Vec<f32>) -> wasmtime::Result<()> {
+    out.extend_from_slice(state.table().delete(model)?.values()?);
+    Ok(())
 }
 
 type Kernel<T> = wasmtime::Result<Result<T, String>>;
@@ -101,7 +111,7 @@ impl HostState {
     }
 
     fn own(&mut self, values: Vec<f32>) -> wasmtime::Result<Resource<Model>> {
-        Ok(self.table().push(Model::Owned(values.into()))?)
+        Ok(self.table().push(Model::Owned(Arc::new(values)))?)
     }
 }
 
@@ -125,7 +135,7 @@ impl iface::HostModel for HostState {
         let model = self.model(&m)?;
         let shared = match model {
             Model::Owned(v) => Model::Owned(v.clone()),
-            other => Model::Owned(other.values()?.into()),
+            other => Model::Owned(Arc::new(other.values()?.to_vec())),
         };
         Ok(self.table().push(shared)?)
     }
@@ -282,7 +292,7 @@ mod tests {
         let values = vec![1.0f32, 2.0, 3.0];
         let lent = Model::lent(&values);
         assert_eq!(lent.values().unwrap(), &values[..]);
-        assert_eq!(Model::Owned(values.clone().into()).values().unwrap(), &values[..]);
+        assert_eq!(Model::Owned(Arc::new(values.clone())).values().unwrap(), &values[..]);
         assert!(Model::Expired.values().is_err());
     }
 }

@@ -99,12 +99,12 @@ macro_rules! export_defense {
                     ctx: __d::WitContext,
                     prev: &__d::WitModel,
                     local: &__d::WitModel,
-            received: Vec<__d::WitModel>,
+                    received: Vec<__d::WitModel>,
                 ) -> Result<__d::WitModel, String> {
                     __d::aggregate(&INSTANCE, ctx, prev, local, received)
                 }
             }
-            $crate::defense::bindings::__export_defense_policy!(__Export with_types_in $crate::defense::bindings);
+    $crate::defense::bindings::__export_defense_policy!(__Export with_types_in $crate::defense::bindings);
         };
     };
 }

@@ -19,7 +19,8 @@ pub const READ_BLOCK: usize = 4096;
 
 /// A model vector: lent by the host, made by a host kernel, or built by the policy.
 pub struct Model {
-    len: usize,
+    // Asked of the host on first use: a policy that never looks pays no call for it.
+    len: OnceCell<usize>,
     values: OnceCell<Vec<f32>>,
     #[cfg(target_arch = "wasm32")]
     host: OnceCell<host::Handle>,
@@ -29,7 +30,7 @@ impl Model {
     /// A model holding `values`, built by the policy.
     pub fn new(values: Vec<f32>) -> Model {
         Model {
-            len: values.len(),
+            len: OnceCell::from(values.len()),
             values: OnceCell::from(values),
             #[cfg(target_arch = "wasm32")]
             host: OnceCell::new(),
@@ -44,24 +45,25 @@ impl Model {
 
     /// Number of values.
     pub fn len(&self) -> usize {
-        self.len
+        *self.len.get_or_init(|| self.len_host())
     }
 
     /// True for a model of no values.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// The values, read from the host on first use (one copy) and kept.
     pub fn values(&self) -> &[f32] {
-        self.values.get_or_init(|| self.read(0, self.len))
+        self.values.get_or_init(|| self.read(0, self.len()))
     }
 
     /// Values `[start, start + count)`, cut at the end; read from the host without keeping
     /// them when the model has not been read whole yet.
     pub fn read(&self, start: usize, count: usize) -> Vec<f32> {
-        let start = start.min(self.len);
-        let end = start.saturating_add(count).min(self.len);
+        let len = self.len();
+        let start = start.min(len);
+        let end = start.saturating_add(count).min(len);
         if let Some(values) = self.values.get() {
             return values[start..end].to_vec();
         }
@@ -78,7 +80,7 @@ impl Model {
             }
             return;
         }
-        for start in (0..self.len).step_by(READ_BLOCK) {
+        for start in (0..self.len()).step_by(READ_BLOCK) {
             f(start, &self.read_host(start, READ_BLOCK));
         }
     }
@@ -87,7 +89,7 @@ impl Model {
     pub fn into_vec(mut self) -> Vec<f32> {
         match self.values.take() {
             Some(values) => values,
-            None => self.read_host(0, self.len),
+            None => self.read_host(0, self.len()),
         }
     }
 
@@ -118,7 +120,7 @@ impl From<Vec<f32>> for Model {
 
 impl fmt::Debug for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Model").field("len", &self.len).field("read", &self.values.get().is_some()).finish()
+        f.debug_struct("Model").field("len", &self.len()).field("read", &self.values.get().is_some()).finish()
     }
 }
 
@@ -126,6 +128,10 @@ impl fmt::Debug for Model {
 impl Model {
     fn read_host(&self, _start: usize, _count: usize) -> Vec<f32> {
         unreachable!("a native model always holds its values")
+    }
+
+    fn len_host(&self) -> usize {
+        unreachable!("a native model always knows its length")
     }
 }
 
@@ -156,8 +162,7 @@ pub(crate) mod host {
     impl super::Model {
         /// A model for an owned host handle (received models, kernel results).
         pub(crate) fn from_host(handle: WitModel) -> super::Model {
-            let len = handle.len() as usize;
-            super::Model { len, values: Default::default(), host: std::cell::OnceCell::from(Handle::Owned(handle)) }
+            super::Model { len: Default::default(), values: Default::default(), host: std::cell::OnceCell::from(Handle::Owned(handle)) }
         }
 
         /// A model for a handle borrowed for the current call. The model must be dropped
@@ -166,8 +171,7 @@ pub(crate) mod host {
             // SAFETY: the handle stays valid for the call, and ManuallyDrop keeps this
             // wrapper from dropping a resource the caller owns.
             let alias = ManuallyDrop::new(unsafe { WitModel::from_handle(handle.handle()) });
-            let len = alias.len() as usize;
-            super::Model { len, values: Default::default(), host: std::cell::OnceCell::from(Handle::Borrowed(alias)) }
+            super::Model { len: Default::default(), values: Default::default(), host: std::cell::OnceCell::from(Handle::Borrowed(alias)) }
         }
 
         /// The host handle, uploading a model the policy built (one copy) on first use.
@@ -187,6 +191,10 @@ pub(crate) mod host {
 
         pub(super) fn read_host(&self, start: usize, count: usize) -> Vec<f32> {
             self.handle().read(start as u32, count as u32)
+        }
+
+        pub(super) fn len_host(&self) -> usize {
+            self.handle().len() as usize
         }
     }
 }
