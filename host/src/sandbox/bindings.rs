@@ -42,6 +42,7 @@ pub mod v0_2 {
             with: {
                 "byz:policy/types": crate::sandbox::bindings::wit,
                 "byz:policy/models.model": crate::sandbox::models::Model,
+                "byz:policy/models.model-list": crate::sandbox::models::ModelList,
             },
         });
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use wasmtime::component::{Component, Resource};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Store, Trap};
 
 use super::bindings::{self, attack::AttackPolicy, attack::AttackPolicyPre, defense::DefensePolicy, defense::DefensePolicyPre, v0_2};
@@ -144,16 +144,17 @@ fn aggregate_v0_2(
     received: &[f32],
 ) -> wasmtime::Result<Result<Vec<f32>, String>> {
     // A ragged last row (only the conformance suite sends one) is lent as it is, shorter.
-    let rows: Vec<&[f32]> = [prev, local].into_iter().chain(received.chunks(prev.len().max(1))).collect();
-    let (mut handles, loan) = models::lend(s.data_mut(), &rows)?;
-    let neighbours = handles.split_off(2);
-    let borrow = |r: &Resource<models::Model>| Resource::<models::Model>::new_borrow(r.rep());
-    let result = b.byz_policy_defense().call_aggregate(&mut *s, ctx, borrow(&handles[0]), borrow(&handles[1]), &neighbours);
+    let rows: Vec<&[f32]> = received.chunks(prev.len().max(1)).collect();
+    let loan = models::lend(s.data_mut(), &[prev, local], &rows)?;
+    let result = b.byz_policy_defense().call_aggregate(&mut *s, ctx, loan.single(0), loan.single(1), loan.list());
+    // The result is taken before the loan ends: it may be a model taken from the list.
+    let output = match result {
+        Ok(Ok(model)) => models::take_owned(s.data_mut(), model).map(Ok),
+        Ok(Err(e)) => Ok(Err(e)),
+        Err(trap) => Err(trap),
+    };
     models::take_back(s.data_mut(), loan);
-    match result? {
-        Ok(model) => Ok(Ok(models::take_owned(s.data_mut(), model)?)),
-        Err(e) => Ok(Err(e)),
-    }
+    output
 }
 
 /// 0.2.0's `craft`: the honest models lent for the call, the crafted models taken back and
@@ -166,18 +167,29 @@ fn craft_v0_2(
     dim: usize,
 ) -> wasmtime::Result<Result<bindings::wit::Crafted, String>> {
     let rows: Vec<&[f32]> = honest.chunks_exact(dim.max(1)).collect();
-    let (handles, loan) = models::lend(s.data_mut(), &rows)?;
-    let result = b.byz_policy_attack().call_craft(&mut *s, ctx, &handles);
-    models::take_back(s.data_mut(), loan);
-    let crafted = match result? {
-        Ok(c) => c,
-        Err(e) => return Ok(Err(e)),
+    let loan = models::lend(s.data_mut(), &[], &rows)?;
+    let result = b.byz_policy_attack().call_craft(&mut *s, ctx, loan.list());
+    // The messages are taken before the loan ends: they may be models taken from the list.
+    let output = match result {
+        Ok(Ok(crafted)) => take_crafted(s.data_mut(), crafted, dim).map(Ok),
+        Ok(Err(e)) => Ok(Err(e)),
+        Err(trap) => Err(trap),
     };
+    models::take_back(s.data_mut(), loan);
+    output
+}
+
+/// The crafted models taken out of the table, laid end to end.
+fn take_crafted(
+    state: &mut HostState,
+    crafted: v0_2::attack::exports::byz::policy::attack::Crafted,
+    dim: usize,
+) -> wasmtime::Result<bindings::wit::Crafted> {
     let mut vectors = Vec::with_capacity(crafted.vectors.len() * dim);
     for model in crafted.vectors {
-        models::append_owned(s.data_mut(), model, &mut vectors)?;
+        models::append_owned(state, model, &mut vectors)?;
     }
-    Ok(Ok(bindings::wit::Crafted { mode: crafted.mode, vectors }))
+    Ok(bindings::wit::Crafted { mode: crafted.mode, vectors })
 }
 
 /// Lifecycle shared by both worlds: instantiate, call under a deadline, classify faults,

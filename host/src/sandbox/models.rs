@@ -4,11 +4,11 @@
 //! compiled into it; kernels over whole row sets take the rows gathered into one buffer.
 //!
 //! A lent model points at the caller's slice and is valid only during the call that lends
-//! it. `prev` and `local` are borrows, which the component model ends with the call; the
-//! received (and honest) models come as owned handles, since wit-bindgen 0.61 cannot lift
-//! a list of borrows in an export, so when the call returns the host expires them: the
-//! entry stays until the guest drops the handle, and any other use of it traps. `share`
-//! copies a lent model into one that stays.
+//! it. `prev`, `local` and the received (or honest) models' `model-list` are borrows, which
+//! the component model ends with the call, and the host deletes them then. A model the
+//! guest takes from the list (`get`) is an owned handle; when the call returns the host
+//! expires it: the entry stays until the guest drops the handle, and any other use of it
+//! traps. `share` copies a lent model into one that stays.
 
 use std::sync::Arc;
 
@@ -28,13 +28,41 @@ pub enum Model {
 }
 
 /// A slice lent for the duration of one call.
+#[derive(Clone, Copy)]
 pub struct LentSlice {
     ptr: *const f32,
     len: usize,
 }
 
-/// What [`lend`] put in the table, for [`take_back`].
-pub struct Loan(Vec<u32>);
+impl LentSlice {
+    fn of(values: &[f32]) -> LentSlice {
+        LentSlice { ptr: values.as_ptr(), len: values.len() }
+    }
+}
+
+/// The received (or honest) models of one call, lent as one resource.
+pub struct ModelList {
+    rows: Vec<LentSlice>,
+}
+
+/// What [`lend`] put in the table for one call, for [`take_back`]: the single models
+/// (`prev`, `local`) and the list, each lent to the guest as a borrow.
+pub struct Loan {
+    singles: Vec<Resource<Model>>,
+    list: Resource<ModelList>,
+}
+
+impl Loan {
+    /// A borrow of single model `i`, to pass to the call.
+    pub fn single(&self, i: usize) -> Resource<Model> {
+        Resource::new_borrow(self.singles[i].rep())
+    }
+
+    /// A borrow of the list, to pass to the call.
+    pub fn list(&self) -> Resource<ModelList> {
+        Resource::new_borrow(self.list.rep())
+    }
+}
 
 // SAFETY: a lent slice is only read, from the thread running the call it was lent for,
 // and is removed from the table before that call (and the borrow it came from) ends.
@@ -44,7 +72,7 @@ impl Model {
     /// Lends `values` for one call; the caller must delete the resource before `values`
     /// goes out of scope ([`lend`] and [`take_back`] pair up).
     fn lent(values: &[f32]) -> Model {
-        Model::Lent(LentSlice { ptr: values.as_ptr(), len: values.len() })
+        Model::Lent(LentSlice::of(values))
     }
 
     pub fn values(&self) -> wasmtime::Result<&[f32]> {
@@ -57,24 +85,30 @@ impl Model {
     }
 }
 
-/// Lends each of `values` to the store's table as an owned handle; [`take_back`] must
-/// follow before `values` drop.
-pub fn lend(state: &mut HostState, values: &[&[f32]]) -> wasmtime::Result<(Vec<Resource<Model>>, Loan)> {
-    let handles: Vec<Resource<Model>> = values.iter().map(|v| state.table().push(Model::lent(v))).collect::<Result<_, _>>()?;
-    let loan = Loan(handles.iter().map(Resource::rep).collect());
-    Ok((handles, loan))
+/// Lends `singles` (each a model) and `rows` (one list) to the store's table for one call;
+/// [`take_back`] must follow before the slices drop.
+pub fn lend(state: &mut HostState, singles: &[&[f32]], rows: &[&[f32]]) -> wasmtime::Result<Loan> {
+    let singles = singles.iter().map(|v| state.table().push(Model::lent(v))).collect::<Result<_, _>>()?;
+    let list = state.table().push(ModelList { rows: rows.iter().map(|r| LentSlice::of(r)).collect() })?;
+    state.rows_lent.clear();
+    Ok(Loan { singles, list })
 }
 
-/// Ends a loan: every lent model still in the table (the guest may have dropped some, and
-/// a slot may since hold a model of its own) is expired.
+/// Ends a loan: the single models and the list leave the table, and every model the guest
+/// took from the list and still holds (it may have dropped some, and a slot may since hold
+/// a model of its own) is expired.
 pub fn take_back(state: &mut HostState, loan: Loan) {
-    for rep in loan.0 {
+    for rep in std::mem::take(&mut state.rows_lent) {
         if let Ok(entry) = state.table().get_mut(&Resource::<Model>::new_own(rep)) {
             if matches!(entry, Model::Lent(_)) {
                 *entry = Model::Expired;
             }
         }
     }
+    for single in loan.singles {
+        let _ = state.table().delete(single);
+    }
+    let _ = state.table().delete(loan.list);
 }
 
 /// Takes an owned model the guest returned: its values, moved out of the table when this
@@ -142,6 +176,31 @@ impl iface::HostModel for HostState {
 
     fn drop(&mut self, m: Resource<Model>) -> wasmtime::Result<()> {
         self.table().delete(m)?;
+        Ok(())
+    }
+}
+
+impl iface::HostModelList for HostState {
+    fn len(&mut self, list: Resource<ModelList>) -> wasmtime::Result<u32> {
+        Ok(self.table().get(&list)?.rows.len() as u32)
+    }
+
+    fn lengths(&mut self, list: Resource<ModelList>) -> wasmtime::Result<Vec<u32>> {
+        Ok(self.table().get(&list)?.rows.iter().map(|r| r.len as u32).collect())
+    }
+
+    fn get(&mut self, list: Resource<ModelList>, index: u32) -> wasmtime::Result<Resource<Model>> {
+        let rows = &self.table().get(&list)?.rows;
+        let Some(row) = rows.get(index as usize).copied() else {
+            wasmtime::bail!("model-list.get({index}): the list holds {} models", rows.len());
+        };
+        let model = self.table().push(Model::Lent(row))?;
+        self.rows_lent.push(model.rep());
+        Ok(model)
+    }
+
+    fn drop(&mut self, list: Resource<ModelList>) -> wasmtime::Result<()> {
+        self.table().delete(list)?;
         Ok(())
     }
 }

@@ -70,6 +70,8 @@ pub struct HostState {
     pub(crate) verbose: bool,
     wasi: wasmtime_wasi::WasiCtx,
     table: wasmtime::component::ResourceTable,
+    /// Models the guest took from the current call's lent list, expired when it returns.
+    pub(super) rows_lent: Vec<u32>,
     output: wasi::Output,
     /// Whether the component imports WASI (its context is then reseeded every call).
     uses_wasi: bool,
@@ -113,6 +115,7 @@ impl HostState {
             verbose: std::env::var_os("BYZHOST_POLICY_DEBUG").is_some(),
             wasi: wasi::context(seed, &output),
             table: wasmtime::component::ResourceTable::new(),
+            rows_lent: Vec::new(),
             output,
             uses_wasi,
         }

@@ -19,7 +19,7 @@ pub mod bindings {
 
 use crate::defense::bindings::byz::policy::types as wit;
 #[doc(hidden)]
-pub use crate::defense::{from_wit_params, to_wit_info, Slot, WasmEnv, WitModel};
+pub use crate::defense::{from_wit_params, to_wit_info, Slot, WasmEnv, WitModelList};
 
 #[doc(hidden)]
 pub fn to_context(ctx: wit::AttackContext) -> crate::AttackContext {
@@ -39,9 +39,9 @@ pub fn to_context(ctx: wit::AttackContext) -> crate::AttackContext {
 /// messages back as owned handles.
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
-pub fn craft<T: crate::Attack>(slot: &Slot<T>, ctx: wit::AttackContext, honest: Vec<WitModel>) -> Result<WitCrafted, String> {
+pub fn craft<T: crate::Attack>(slot: &Slot<T>, ctx: wit::AttackContext, honest: &WitModelList) -> Result<WitCrafted, String> {
     let ctx = to_context(ctx);
-    let honest: Vec<crate::Model> = honest.into_iter().map(crate::Model::from_host).collect();
+    let honest = crate::model::host::rows_of(honest);
     let crafted = slot.with(|p| p.craft(&ctx, &honest, &mut WasmEnv))?;
     let mode = match crafted.mode {
         crate::SendMode::Broadcast => wit::SendMode::Broadcast,
@@ -75,7 +75,7 @@ macro_rules! export_attack {
                     let params = __a::from_wit_params(&specs, params)?;
                     INSTANCE.with(|p| $crate::Attack::configure(p, &params))
                 }
-                fn craft(ctx: __a::WitAttackContext, honest: Vec<__a::WitModel>) -> Result<__a::WitCrafted, String> {
+                fn craft(ctx: __a::WitAttackContext, honest: &__a::WitModelList) -> Result<__a::WitCrafted, String> {
                     __a::craft(&INSTANCE, ctx, honest)
                 }
             }

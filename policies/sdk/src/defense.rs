@@ -60,16 +60,16 @@ pub fn aggregate<T: crate::Defense>(
     ctx: WitContext,
     prev: &WitModel,
     local: &WitModel,
-    received: Vec<WitModel>,
+    received: &WitModelList,
 ) -> Result<WitModel, String> {
     let ctx = to_context(ctx);
     let (prev, local) = (crate::Model::from_borrowed(prev), crate::Model::from_borrowed(local));
-    let received: Vec<crate::Model> = received.into_iter().map(crate::Model::from_host).collect();
+    let received = crate::model::host::rows_of(received);
     slot.with(|p| p.aggregate(&ctx, &prev, &local, &received, &mut WasmEnv)).map(crate::Model::into_host)
 }
 
 #[doc(hidden)]
-pub use bindings::byz::policy::models::Model as WitModel;
+pub use bindings::byz::policy::models::{Model as WitModel, ModelList as WitModelList};
 #[doc(hidden)]
 pub use bindings::exports::byz::policy::defense::Guest;
 #[doc(hidden)]
@@ -99,7 +99,7 @@ macro_rules! export_defense {
                     ctx: __d::WitContext,
                     prev: &__d::WitModel,
                     local: &__d::WitModel,
-                    received: Vec<__d::WitModel>,
+                    received: &__d::WitModelList,
                 ) -> Result<__d::WitModel, String> {
                     __d::aggregate(&INSTANCE, ctx, prev, local, received)
                 }

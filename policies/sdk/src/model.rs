@@ -24,6 +24,9 @@ pub struct Model {
     values: OnceCell<Vec<f32>>,
     #[cfg(target_arch = "wasm32")]
     host: OnceCell<host::Handle>,
+    /// Where the host handle comes from when first needed: a row of the call's lent list.
+    #[cfg(target_arch = "wasm32")]
+    row: Option<host::Row>,
 }
 
 impl Model {
@@ -34,6 +37,8 @@ impl Model {
             values: OnceCell::from(values),
             #[cfg(target_arch = "wasm32")]
             host: OnceCell::new(),
+            #[cfg(target_arch = "wasm32")]
+            row: None,
         }
     }
 
@@ -97,8 +102,8 @@ impl Model {
     /// the host made; one copy of a lent one, which must outlive the call).
     pub fn share(&self) -> Model {
         #[cfg(target_arch = "wasm32")]
-        if let Some(handle) = self.host.get() {
-            return Model::from_host(handle.get().share());
+        if self.host.get().is_some() || self.row.is_some() {
+            return Model::from_host(self.handle().share());
         }
         Model::new(self.values().to_vec())
     }
@@ -141,13 +146,38 @@ pub(crate) mod host {
 
     use std::mem::ManuallyDrop;
 
-    pub(crate) use crate::defense::bindings::byz::policy::models::Model as WitModel;
+    pub(crate) use crate::defense::bindings::byz::policy::models::{Model as WitModel, ModelList as WitModelList};
 
     /// An owned handle, dropped with the model, or a borrowed one (`prev`, `local`), which
     /// the caller owns and must not be dropped here.
     pub(crate) enum Handle {
         Owned(WitModel),
         Borrowed(ManuallyDrop<WitModel>),
+    }
+
+    /// Row `index` of a list borrowed for the current call.
+    pub(crate) struct Row {
+        list: ManuallyDrop<WitModelList>,
+        index: u32,
+    }
+
+    /// The models of a borrowed list, each taken from the host (`get`) only when used. Their
+    /// lengths come in one call. The models must be dropped before the call returns.
+    pub(crate) fn rows_of(list: &WitModelList) -> Vec<super::Model> {
+        list.lengths()
+            .into_iter()
+            .enumerate()
+            .map(|(index, len)| {
+                // SAFETY: as in `Model::from_borrowed`: an alias the caller's borrow outlives.
+                let list = ManuallyDrop::new(unsafe { WitModelList::from_handle(list.handle()) });
+                super::Model {
+                    len: std::cell::OnceCell::from(len as usize),
+                    values: Default::default(),
+                    host: Default::default(),
+                    row: Some(Row { list, index: index as u32 }),
+                }
+            })
+            .collect()
     }
 
     impl Handle {
@@ -162,7 +192,12 @@ pub(crate) mod host {
     impl super::Model {
         /// A model for an owned host handle (received models, kernel results).
         pub(crate) fn from_host(handle: WitModel) -> super::Model {
-            super::Model { len: Default::default(), values: Default::default(), host: std::cell::OnceCell::from(Handle::Owned(handle)) }
+            super::Model {
+                len: Default::default(),
+                values: Default::default(),
+                host: std::cell::OnceCell::from(Handle::Owned(handle)),
+                row: None,
+            }
         }
 
         /// A model for a handle borrowed for the current call. The model must be dropped
@@ -171,17 +206,32 @@ pub(crate) mod host {
             // SAFETY: the handle stays valid for the call, and ManuallyDrop keeps this
             // wrapper from dropping a resource the caller owns.
             let alias = ManuallyDrop::new(unsafe { WitModel::from_handle(handle.handle()) });
-            super::Model { len: Default::default(), values: Default::default(), host: std::cell::OnceCell::from(Handle::Borrowed(alias)) }
+            super::Model {
+                len: Default::default(),
+                values: Default::default(),
+                host: std::cell::OnceCell::from(Handle::Borrowed(alias)),
+                row: None,
+            }
         }
 
-        /// The host handle, uploading a model the policy built (one copy) on first use.
+        /// The host handle: taken from the lent list, or made from a model the policy built
+        /// (one copy), on first use.
         pub(crate) fn handle(&self) -> &WitModel {
-            self.host.get_or_init(|| Handle::Owned(WitModel::new(self.values.get().expect("a model holds values or a handle")))).get()
+            self.host
+                .get_or_init(|| match &self.row {
+                    Some(row) => Handle::Owned(row.list.get(row.index)),
+                    None => Handle::Owned(WitModel::new(self.values.get().expect("a model holds values or a handle"))),
+                })
+                .get()
         }
 
         /// An owned handle to return to the host: this model's own, a shared one of a
         /// borrowed model, or a new one holding the policy's values.
         pub(crate) fn into_host(self) -> WitModel {
+            if self.host.get().is_none() && self.values.get().is_none() {
+                // A row never touched: take it from the list now.
+                self.handle();
+            }
             match self.host.into_inner() {
                 Some(Handle::Owned(m)) => m,
                 Some(Handle::Borrowed(m)) => m.share(),

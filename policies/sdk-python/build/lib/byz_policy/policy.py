@@ -9,6 +9,8 @@ handle when the policy keeps them. The generated bindings (`wit_world`) exist on
 componentize-py builds a component, so they are imported when a policy is exported.
 """
 
+from collections.abc import Sequence
+
 from . import params as _params
 from .params import PolicyError
 
@@ -45,6 +47,29 @@ class Attack(_Policy):
         `PER_RECEIVER` and one per (Byzantine node, honest neighbour) pair, from the lent
         `honest` models (one per entry of `ctx.regular`)."""
         raise NotImplementedError
+
+
+class Rows(Sequence):
+    """The received (or honest) models of a call: a sequence of models the host lends as
+    one list, each taken from the host only when the policy uses it."""
+
+    def __init__(self, models):
+        self._models = models
+        self._taken = [None] * models.len()
+
+    def __len__(self):
+        return len(self._taken)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"model {index} of {len(self)}")
+        if self._taken[index] is None:
+            self._taken[index] = self._models.get(index)
+        return self._taken[index]
 
 
 def _wit_value(types, value):
@@ -106,7 +131,7 @@ def export_defense(cls):
             instance.configure(Err, given)
 
         def aggregate(self, ctx, prev, local, received):
-            out = _reported(Err, lambda: instance.get().aggregate(ctx, prev, local, received))
+            out = _reported(Err, lambda: instance.get().aggregate(ctx, prev, local, Rows(received)))
             # A borrowed model goes back as a new handle to the same values.
             return out.share() if out is prev or out is local else out
 
@@ -132,7 +157,7 @@ def export_attack(cls):
             instance.configure(Err, given)
 
         def craft(self, ctx, honest):
-            mode, vectors = _reported(Err, lambda: instance.get().craft(ctx, honest))
+            mode, vectors = _reported(Err, lambda: instance.get().craft(ctx, Rows(honest)))
             if mode not in modes:
                 raise Err(f"craft returned mode {mode!r}; use byz_policy.BROADCAST or byz_policy.PER_RECEIVER")
             return attack.Crafted(modes[mode], list(vectors))
