@@ -13,12 +13,14 @@
 //! N(0, 0.002²). MOZI needs a loss: both sides use the same deterministic stand-in,
 //! loss(x) = mean squared distance from x to prev + u, so its filter does real work.
 //! Component times include moving the inputs into the instance (0.1.0) or lending them
-//! (0.2.0) and the host's output checks — what a simulation round pays per node.
+//! (0.2.0) and the host's output checks — what a simulation round pays per node. The
+//! builds a row compares are called in turn, one call each per round, so that a slow
+//! stretch of a shared machine slows them alike.
 
 use std::time::Duration;
 
 mod common;
-use common::{ms, Timing};
+use common::{ms, time_interleaved, Call, Timing};
 
 use byz_policy_sdk::rng::SplitMix64;
 use byz_policy_sdk::{Defense, Model, NativeEnv};
@@ -57,12 +59,12 @@ fn inputs(k: usize) -> Inputs {
     Inputs { k, prev, local, received, target }
 }
 
-/// Fewer timed calls at k = 179, where one call takes up to ~100 ms.
+/// Fewer timed calls at k = 179, where one call takes up to ~150 ms.
 fn calls(k: usize) -> usize {
     if k > 100 {
-        20
+        25
     } else {
-        60
+        100
     }
 }
 
@@ -109,8 +111,9 @@ fn sdk_context(k: usize) -> byz_policy_sdk::Context {
 /// Integer parameters of one benchmark row (only BRIDGE's `b` so far).
 type IntParams = &'static [(&'static str, i64)];
 
-/// The component at `relative` (to the repository root), configured with `params`, on `x`.
-fn component(sandbox: &Sandbox, relative: &str, params: IntParams, x: &Inputs) -> (Timing, Vec<f32>) {
+/// The component at `relative` (to the repository root), configured with `params`, as a
+/// call on `x`.
+fn component<'a>(sandbox: &Sandbox, relative: &str, params: IntParams, x: &'a Inputs) -> Call<'a> {
     let params: Vec<(String, byzhost::policy::ParamValue)> =
         params.iter().map(|(n, v)| (n.to_string(), byzhost::policy::ParamValue::Integer(*v))).collect();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative);
@@ -120,11 +123,11 @@ fn component(sandbox: &Sandbox, relative: &str, params: IntParams, x: &Inputs) -
     let mut inst = DefenseInstance::with_seed(sandbox, &policy, 0, 0, oracle).unwrap();
     inst.configure(&params).unwrap();
     let ctx = context(x.k);
-    common::time(WARMUP, calls(x.k), || inst.aggregate(&ctx, &x.prev, &x.local, &x.received).unwrap())
+    Box::new(move || inst.aggregate(&ctx, &x.prev, &x.local, &x.received).unwrap())
 }
 
 /// The policy as native Rust on models built once, outside the timed calls.
-fn native<T: Defense>(params: IntParams, x: &Inputs) -> (Timing, Vec<f32>) {
+fn native<T: Defense + 'static>(params: IntParams, x: &Inputs) -> Call<'_> {
     let mut policy = T::default();
     let given = params.iter().map(|(n, v)| (n.to_string(), byz_policy_sdk::ParamValue::Integer(*v))).collect();
     policy.configure(&byz_policy_sdk::Params::resolve(&T::info().params, given).unwrap()).unwrap();
@@ -134,10 +137,10 @@ fn native<T: Defense>(params: IntParams, x: &Inputs) -> (Timing, Vec<f32>) {
     env.loss = Some(Box::new(move |m: &[f32]| loss(m, &target)));
     let (prev, local) = (Model::new(x.prev.clone()), Model::new(x.local.clone()));
     let received = Model::split(&x.received, D);
-    common::time(WARMUP, calls(x.k), || policy.aggregate(&ctx, &prev, &local, &received, &mut env).unwrap().into_vec())
+    Box::new(move || policy.aggregate(&ctx, &prev, &local, &received, &mut env).unwrap().into_vec())
 }
 
-type Native = fn(IntParams, &Inputs) -> (Timing, Vec<f32>);
+type Native = for<'a> fn(IntParams, &'a Inputs) -> Call<'a>;
 
 /// Every shipped defense: (row name, file stem, parameters, native build). BRIDGE also with
 /// b = 10, the paper's setting.
@@ -172,14 +175,17 @@ fn main() {
         for (name, stem, params, run_native) in DEFENSES.iter().filter(|d| wanted(d.0)) {
             let v1 = component(&sandbox, &format!("policies/v0.1.0/{stem}.wasm"), params, &x);
             let v2 = component(&sandbox, &format!("policies/{stem}.wasm"), params, &x);
-            let row = versions_row(name, n, k, v1, v2, run_native(params, &x));
+            let mut timed = time_interleaved(WARMUP, calls(k), &mut [v1, v2, run_native(params, &x)]).into_iter();
+            let (v1, v2, native) = (timed.next().unwrap(), timed.next().unwrap(), timed.next().unwrap());
+            let row = versions_row(name, n, k, v1, v2, native);
             eprint!("{row}");
             versions.push_str(&row);
         }
         for (name, file, stem, params) in PYTHON.iter().filter(|p| wanted(&format!("python {}", p.0))) {
             let py = component(&sandbox, file, params, &x);
             let rust = component(&sandbox, &format!("policies/{stem}.wasm"), params, &x);
-            let row = python_row(name, n, k, py, rust);
+            let mut timed = time_interleaved(WARMUP, calls(k), &mut [py, rust]).into_iter();
+            let row = python_row(name, n, k, timed.next().unwrap(), timed.next().unwrap());
             eprint!("{row}");
             python.push_str(&row);
         }

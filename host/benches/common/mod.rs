@@ -13,6 +13,7 @@ pub struct Timing {
 }
 
 /// Times `calls` calls after `warmup` untimed ones; returns the timing and the last output.
+#[allow(dead_code)] // Each bench compiles this module; not every one times a lone call.
 pub fn time(warmup: usize, calls: usize, mut call: impl FnMut() -> Vec<f32>) -> (Timing, Vec<f32>) {
     let mut out = Vec::new();
     for _ in 0..warmup {
@@ -27,6 +28,38 @@ pub fn time(warmup: usize, calls: usize, mut call: impl FnMut() -> Vec<f32>) -> 
         .collect();
     times.sort();
     (Timing { median: times[calls / 2], min: times[0] }, out)
+}
+
+/// A call under test, returning its output.
+pub type Call<'a> = Box<dyn FnMut() -> Vec<f32> + 'a>;
+
+/// Times `calls` rounds of every one of `subjects`, one call of each per round, in turn,
+/// after `warmup` untimed rounds: what slows the machine down for a while slows them all,
+/// so their ratios hold up better than those of back-to-back series. Returns each subject's
+/// timing and last output.
+pub fn time_interleaved(warmup: usize, calls: usize, subjects: &mut [Call<'_>]) -> Vec<(Timing, Vec<f32>)> {
+    let mut outs: Vec<Vec<f32>> = subjects.iter_mut().map(|_| Vec::new()).collect();
+    for _ in 0..warmup {
+        for (call, out) in subjects.iter_mut().zip(&mut outs) {
+            *out = call();
+        }
+    }
+    let mut times: Vec<Vec<Duration>> = subjects.iter().map(|_| Vec::with_capacity(calls)).collect();
+    for _ in 0..calls {
+        for ((call, out), t) in subjects.iter_mut().zip(&mut outs).zip(&mut times) {
+            let start = Instant::now();
+            *out = std::hint::black_box(call());
+            t.push(start.elapsed());
+        }
+    }
+    times
+        .into_iter()
+        .zip(outs)
+        .map(|(mut t, out)| {
+            t.sort();
+            (Timing { median: t[calls / 2], min: t[0] }, out)
+        })
+        .collect()
 }
 
 pub fn ms(d: Duration) -> f64 {

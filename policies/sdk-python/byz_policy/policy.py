@@ -60,6 +60,13 @@ class Rows(Sequence):
     def __len__(self):
         return len(self._taken)
 
+    def __iter__(self):
+        # Every model at once: one comprehension, not one Python-level lookup per model.
+        if None in self._taken:
+            get = self._models.get
+            self._taken = [m if m is not None else get(i) for i, m in enumerate(self._taken)]
+        return iter(self._taken)
+
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
