@@ -135,17 +135,46 @@ impl World for AttackWorld {
 }
 
 /// 0.2.0's `aggregate`: the inputs lent as models for the call, the result taken back.
+/// The models a defense call receives, in neighbour order: end to end, or one slice each
+/// (where they already are: a 0.2.0 policy is lent them without any copy), with a buffer to
+/// lay them end to end in for a 0.1.0 policy.
+pub enum Received<'a> {
+    Flat(&'a [f32]),
+    Rows { rows: Vec<&'a [f32]>, scratch: &'a mut Vec<f32> },
+}
+
+impl Received<'_> {
+    /// The models end to end (0.1.0's `list<f32>`).
+    fn end_to_end(&mut self) -> &[f32] {
+        match self {
+            Received::Flat(flat) => flat,
+            Received::Rows { rows, scratch } => {
+                scratch.clear();
+                rows.iter().for_each(|r| scratch.extend_from_slice(r));
+                scratch
+            }
+        }
+    }
+
+    /// One slice per model; a ragged last row (only the conformance suite sends one) stays
+    /// as it is, shorter.
+    fn rows(&self, dim: usize) -> Vec<&[f32]> {
+        match self {
+            Received::Flat(flat) => flat.chunks(dim.max(1)).collect(),
+            Received::Rows { rows, .. } => rows.clone(),
+        }
+    }
+}
+
 fn aggregate_v0_2(
     b: &v0_2::defense::DefensePolicy,
     s: &mut Store<HostState>,
     ctx: &bindings::wit::Context,
     prev: &[f32],
     local: &[f32],
-    received: &[f32],
+    rows: &[&[f32]],
 ) -> wasmtime::Result<Result<Vec<f32>, String>> {
-    // A ragged last row (only the conformance suite sends one) is lent as it is, shorter.
-    let rows: Vec<&[f32]> = received.chunks(prev.len().max(1)).collect();
-    let loan = models::lend(s.data_mut(), &[prev, local], &rows)?;
+    let loan = models::lend(s.data_mut(), &[prev, local], rows)?;
     let result = b.byz_policy_defense().call_aggregate(&mut *s, ctx, loan.single(0), loan.single(1), loan.list());
     // The result is taken before the loan ends: it may be a model taken from the list.
     let output = match result {
@@ -398,23 +427,36 @@ impl DefenseInstance {
         ctx: &Context,
         prev: &[f32],
         local: &[f32],
-        received: &[f32],
+        received: Received<'_>,
     ) -> Result<Vec<f32>, PolicyError> {
         let own = self.swap_oracle(std::mem::replace(oracle, Box::new(NoLocalData)));
-        let out = self.aggregate(ctx, prev, local, received);
+        let out = self.aggregate_received(ctx, prev, local, received);
         *oracle = self.swap_oracle(own);
         out
     }
 
+    /// Calls `aggregate` on behalf of `ctx.node` with the received models end to end.
+    pub fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32]) -> Result<Vec<f32>, PolicyError> {
+        self.aggregate_received(ctx, prev, local, Received::Flat(received))
+    }
+
     /// Calls `aggregate` on behalf of `ctx.node` and checks the output: `dim` values, all
     /// finite when the inputs were.
-    pub fn aggregate(&mut self, ctx: &Context, prev: &[f32], local: &[f32], received: &[f32]) -> Result<Vec<f32>, PolicyError> {
+    pub fn aggregate_received(
+        &mut self,
+        ctx: &Context,
+        prev: &[f32],
+        local: &[f32],
+        received: Received<'_>,
+    ) -> Result<Vec<f32>, PolicyError> {
         let wctx = bindings::context_to_wit(ctx);
         let (node, round) = (Some(ctx.node), Some(ctx.round));
         let result_bytes = Some(ctx.dim as usize * 4);
+        let dim = ctx.dim as usize;
+        let mut received = received;
         let out = self.0.call_for("aggregate", node, round, result_bytes, |b, s| match b {
-            DefenseBound::V0_1(b) => b.byz_policy_defense().call_aggregate(s, &wctx, prev, local, received),
-            DefenseBound::V0_2(b) => aggregate_v0_2(b, s, &wctx, prev, local, received),
+            DefenseBound::V0_1(b) => b.byz_policy_defense().call_aggregate(s, &wctx, prev, local, received.end_to_end()),
+            DefenseBound::V0_2(b) => aggregate_v0_2(b, s, &wctx, prev, local, &received.rows(dim)),
         })?;
         let dim = ctx.dim as usize;
         if out.len() != dim {
@@ -422,7 +464,7 @@ impl DefenseInstance {
             return Err(self.0.fault_at("aggregate", node, round, FaultKind::WrongLength { expected: dim, got: out.len() }));
         }
         if let Some((index, value)) = first_non_finite(&out) {
-            let inputs_finite = [prev, local, received].iter().all(|v| first_non_finite(v).is_none());
+            let inputs_finite = [prev, local].into_iter().chain(received.rows(dim)).all(|v| first_non_finite(v).is_none());
             if inputs_finite {
                 return Err(self.0.fault_at("aggregate", node, round, FaultKind::NonFinite { index, value }));
             }

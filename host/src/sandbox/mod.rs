@@ -38,7 +38,7 @@ use wasmtime::{Config, Engine};
 use budget::MemoryBudget;
 pub use cache::LoadSource;
 pub use fault::{FaultKind, PolicyError, PolicyLabel};
-pub use instance::{AttackInstance, DefenseInstance};
+pub use instance::{AttackInstance, DefenseInstance, Received};
 pub use state::{LossOracle, NoLocalData};
 
 use crate::policy::{PolicyInfo, PolicyKind, SUPPORTED_WIT_VERSIONS};

@@ -345,6 +345,86 @@ impl super::bindings::v0_2::defense::byz::policy::local_data::Host for HostState
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::budget::MemoryBudget;
+    use crate::sandbox::state::NoLocalData;
+    use crate::sandbox::Limits;
+    use iface::{Host as _, HostModel as _, HostModelList as _};
+
+    fn state() -> HostState {
+        HostState::new("p".into(), Some(0), 0, &Limits::default(), MemoryBudget::new(1 << 30), Box::new(NoLocalData), false)
+    }
+
+    fn borrow(r: &Resource<Model>) -> Resource<Model> {
+        Resource::new_borrow(r.rep())
+    }
+
+    fn borrows(rows: &[Resource<Model>]) -> Vec<Resource<Model>> {
+        rows.iter().map(borrow).collect()
+    }
+
+    fn values_of(s: &mut HostState, r: Resource<Model>) -> Vec<f32> {
+        take_owned(s, r).unwrap()
+    }
+
+    fn same_bits(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+
+    /// NaN, ±∞, ±0, huge and tiny values in every position: each kernel gives the SDK's bits.
+    #[test]
+    fn kernels_on_adversarial_rows_give_the_sdk_kernels_bits() {
+        let mut s = state();
+        let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 1e38, -1e-38, 3.5];
+        let rows: Vec<Vec<f32>> = (0..5).map(|r| (0..19).map(|i| specials[(3 * i + 5 * r) % 8]).collect()).collect();
+        let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+        let origin = vec![0.5f32; 19];
+        let loan = lend(&mut s, &[&origin], &refs).unwrap();
+        let got: Vec<Resource<Model>> = (0..5).map(|i| s.get(loan.list(), i).unwrap()).collect();
+        let flat = rows.concat();
+        let m = s.mean(borrows(&got)).unwrap().unwrap();
+        assert!(same_bits(&values_of(&mut s, m), &kernels::mean_rows(&flat, 19)));
+        let m = s.median(borrows(&got), None).unwrap().unwrap();
+        assert!(same_bits(&values_of(&mut s, m), &kernels::median(&flat, None, 19)));
+        let m = s.trimmed_sum(borrows(&got), None, 2).unwrap().unwrap();
+        assert!(same_bits(&values_of(&mut s, m), &kernels::trimmed_sum(&flat, 19, 2).unwrap()));
+        let m = s.sign_sum(borrows(&got), loan.single(0)).unwrap().unwrap();
+        assert!(same_bits(&values_of(&mut s, m), &kernels::sign_sum(&refs, &origin)));
+        let m = s.combine(loan.single(0), -0.5, borrows(&got), vec![0.25, 0.0, -1.0, 2.0, 1e-3]).unwrap().unwrap();
+        let terms: Vec<(&[f32], f32)> = refs.iter().copied().zip([0.25, 0.0, -1.0, 2.0, 1e-3]).collect();
+        assert!(same_bits(&values_of(&mut s, m), &kernels::combine(&origin, -0.5, &terms)));
+        let d = s.distances_sq(borrows(&got), loan.single(0)).unwrap().unwrap();
+        assert!(same_bits(&d, &refs.iter().map(|r| kernels::distance_sq(r, &origin)).collect::<Vec<_>>()));
+        let stats = s.cross_stats(borrows(&got), loan.single(0), borrow(&got[1])).unwrap().unwrap();
+        for (st, want) in stats.iter().zip(kernels::cross_stats_rows(&refs, &origin, &rows[1])) {
+            assert!(st.dot.to_bits() == want.dot.to_bits() && st.norm_sq.to_bits() == want.norm_sq.to_bits());
+            assert_eq!((st.positive, st.negative), (want.pos, want.neg));
+        }
+        take_back(&mut s, loan);
+    }
+
+    /// Mismatched lengths, no rows, too few rows to trim and an index past the list's end
+    /// are errors that say so; a model taken from a list and used after its call traps.
+    #[test]
+    fn bad_arguments_and_stale_handles_are_clear_errors() {
+        let mut s = state();
+        let (row, short) = (vec![1.0f32; 8], vec![1.0f32; 3]);
+        let loan = lend(&mut s, &[&short], &[&row, &row]).unwrap();
+        let got: Vec<Resource<Model>> = (0..2).map(|i| s.get(loan.list(), i).unwrap()).collect();
+        let mut with_short = borrows(&got);
+        with_short.push(loan.single(0));
+        assert_eq!(s.mean(with_short).unwrap().unwrap_err(), "mean: row 2 has 3 values, row 0 has 8");
+        assert_eq!(s.mean(Vec::new()).unwrap().unwrap_err(), "mean: no rows");
+        assert!(s.trimmed_sum(borrows(&got), None, 1).unwrap().unwrap_err().contains("needs more than 2"));
+        let e = s.combine(borrow(&got[0]), 1.0, borrows(&got), vec![1.0]).unwrap().unwrap_err();
+        assert_eq!(e, "combine: 2 rows but 1 coefficients");
+        let past = s.get(loan.list(), 2).unwrap_err().to_string();
+        assert!(past.contains("model-list.get(2)") && past.contains("holds 2 models"), "{past}");
+        assert_eq!(s.lengths(loan.list()).unwrap(), vec![8, 8]);
+        take_back(&mut s, loan);
+        let stale = s.read(borrow(&got[0]), 0, 4).unwrap_err().to_string();
+        assert!(stale.contains("lent to an earlier call"), "{stale}");
+        assert!(s.norm_sq(borrow(&got[1])).is_err());
+    }
 
     #[test]
     fn a_lent_model_reads_the_callers_slice() {

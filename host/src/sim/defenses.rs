@@ -10,7 +10,7 @@ use byzhost_train::DIM;
 use super::graph::Topology;
 use super::seeds::{seed_for, Stream};
 use crate::policy::{AttackContext, Context, Crafted, ParamValue};
-use crate::sandbox::{DefenseInstance, LoadedPolicy, LossOracle, NoLocalData, PolicyError, Sandbox};
+use crate::sandbox::{DefenseInstance, LoadedPolicy, LossOracle, NoLocalData, PolicyError, Received, Sandbox};
 
 /// Defense instances. A policy that declares itself stateless is served by one instance
 /// per aggregation worker (its output depends only on the call, and the random stream is
@@ -68,11 +68,11 @@ impl WorkerDefense<'_> {
         i: usize,
         oracle: &mut Option<Box<dyn LossOracle>>,
         ctx: &Context,
-        inputs: [&[f32]; 3],
+        [prev, local]: [&[f32]; 2],
+        received: Received<'_>,
     ) -> Result<Vec<f32>, PolicyError> {
-        let [prev, local, received] = inputs;
         match self {
-            WorkerDefense::PerNode(list) => list[i].aggregate(ctx, prev, local, received),
+            WorkerDefense::PerNode(list) => list[i].aggregate_received(ctx, prev, local, received),
             WorkerDefense::Shared(inst) => {
                 let oracle = oracle.as_mut().expect("a node keeps its oracle while instances are shared");
                 inst.aggregate_with(oracle, ctx, prev, local, received)
@@ -160,14 +160,14 @@ struct Rows<'a> {
 }
 
 impl Rows<'_> {
-    /// Fills the buffer with each node's incoming models, calls the defense, and installs
-    /// the result. Stops at the first fault.
+    /// Gathers each node's incoming models, calls the defense, and installs the result.
+    /// Stops at the first fault.
     fn run(mut self, inputs: &RoundInputs) -> RowsOutcome {
         let mut times = Vec::with_capacity(self.oracles.len());
         for (i, (model, oracle)) in self.models.chunks_exact_mut(DIM).zip(self.oracles.iter_mut()).enumerate() {
             let row = self.first + i;
             let id = inputs.ids[row];
-            let neighbors = receive(inputs, id, self.buffer);
+            let (neighbors, messages) = receive(inputs, id);
             let ctx = Context {
                 round: inputs.round,
                 epoch: inputs.epoch,
@@ -179,9 +179,11 @@ impl Rows<'_> {
                 neighbors,
             };
             let local = &inputs.local[row * DIM..(row + 1) * DIM];
-            let received = &self.buffer[..ctx.neighbors.len() * DIM];
+            // Where the messages are: a 0.2.0 policy is lent them as they lie, a 0.1.0 one
+            // gets them copied end to end into the worker's buffer.
+            let received = Received::Rows { rows: messages, scratch: &mut *self.buffer };
             let started = Instant::now();
-            match self.defense.aggregate(i, oracle, &ctx, [model, local, received]) {
+            match self.defense.aggregate(i, oracle, &ctx, [model, local], received) {
                 Ok(out) => {
                     times.push(started.elapsed().as_secs_f64() * 1e3);
                     model.copy_from_slice(&out);
@@ -193,19 +195,19 @@ impl Rows<'_> {
     }
 }
 
-/// Copies what node `id` receives this round into `buffer`, neighbour after neighbour, and
-/// returns the neighbours that sent something (all but silent Byzantine ones).
-fn receive(inputs: &RoundInputs, id: u32, buffer: &mut [f32]) -> Vec<u32> {
+/// What node `id` receives this round, neighbour after neighbour: the neighbours that sent
+/// something (all but silent Byzantine ones) and their messages.
+fn receive<'r>(inputs: &RoundInputs<'r>, id: u32) -> (Vec<u32>, Vec<&'r [f32]>) {
     let mut senders = Vec::new();
+    let mut messages = Vec::new();
     for &j in &inputs.topology.neighbors[id as usize] {
         let message = match (inputs.row_of[j as usize], inputs.attack) {
             (Some(row), _) => &inputs.local[row * DIM..(row + 1) * DIM],
             (None, Some(attack)) => attack.crafted.message(&attack.ctx, j, id).expect("the attack addressed every honest neighbour"),
             (None, None) => continue,
         };
-        let slot = senders.len();
-        buffer[slot * DIM..(slot + 1) * DIM].copy_from_slice(message);
+        messages.push(message);
         senders.push(j);
     }
-    senders
+    (senders, messages)
 }
