@@ -198,14 +198,15 @@ fn a_result_over_the_transfer_limit_is_its_own_fault_class() {
     s.npy("p.npy", &[d], &vec![1.0; d]);
     s.npy("l.npy", &[d], &vec![1.0; d]);
     s.npy("r.npy", &[1, d], &vec![1.0; d]);
-    let out = call_defense(&s, "policies/dpsgd.wasm", &["--policy-transfer-mb", "1"]);
+    // The 0.1.0 build returns its result as a list of floats (a 0.2.0 one returns a handle).
+    let out = call_defense(&s, "policies/v0.1.0/dpsgd.wasm", &["--policy-transfer-mb", "1"]);
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(has_error_class(&err, "transfer-limit"), "{err}");
     assert!(err.contains("more than 1048576 bytes") && err.contains("--policy-transfer-mb"), "{err}");
     assert!(err.contains("this call's result should be 1200000 bytes"), "{err}");
     // The default limit (the instance's memory cap) lets the same call through.
-    let out = call_defense(&s, "policies/dpsgd.wasm", &[]);
+    let out = call_defense(&s, "policies/v0.1.0/dpsgd.wasm", &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
 }
 

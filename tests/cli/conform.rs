@@ -204,16 +204,20 @@ fn limit_flags_apply_to_the_bounded_cost_property() {
     let out = s
         .byzhost()
         .args(["conform", "--json", "--policy-timeout-ms", "5000", "--policy-memory-mb", "32"])
-        .arg(component("policies/dpsgd.wasm"))
+        .arg(component("policies/v0.1.0/dpsgd.wasm"))
         .output()
         .unwrap();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((report["timeout_ms"].as_u64(), report["memory_mb"].as_u64()), (Some(5000), Some(32)));
-    // 32 MiB holds the k = 30 call (9.6 MB of received models) but not k = 180 (58 MB);
-    // every smaller call still passes.
+    // The 0.1.0 build copies the received models into its memory: 32 MiB holds the k = 30
+    // call (9.6 MB) but not k = 180 (58 MB); every smaller call still passes.
     assert_eq!(with_status(&report, "fail"), ["bounded-cost"], "{report:#}");
     let cost = report["properties"].as_array().unwrap().iter().find(|p| p["name"] == "bounded-cost").unwrap();
     assert!(cost["detail"].as_str().unwrap().contains("[memory-limit]"), "{cost}");
+    // The 0.2.0 build is lent the models: the same limits hold it at every size.
+    let out = s.byzhost().args(["conform", "--json", "--policy-memory-mb", "32"]).arg(component("policies/dpsgd.wasm")).output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(with_status(&report, "fail").is_empty(), "{report:#}");
 }
 
 /// examples/README.md, step by step: copy the template, point it at this SDK, build it

@@ -3,7 +3,8 @@
 A policy subclasses `Defense` (or `Attack`), declares its name, version, description and
 parameters as class attributes, and overrides `aggregate` (or `craft`). `export_defense`
 turns it into the class componentize-py exports: one instance of the policy per component
-(so it may keep state), parameters checked before `configure` sees them, a `PolicyError`
+(so it may keep state), parameters checked before `configure` sees them, the models' count
+and lengths checked against the context before `aggregate` (`craft`) sees them, a `PolicyError`
 turned into the call's `err` naming what went wrong, and `prev` / `local` returned as a new
 handle when the policy keeps them. The generated bindings (`wit_world`) exist only while
 componentize-py builds a component, so they are imported when a policy is exported.
@@ -57,6 +58,10 @@ class Rows(Sequence):
         self._models = models
         self._taken = [None] * models.len()
 
+    def lengths(self):
+        """The length of every model, in one host call."""
+        return self._models.lengths()
+
     def __len__(self):
         return len(self._taken)
 
@@ -77,6 +82,20 @@ class Rows(Sequence):
         if self._taken[index] is None:
             self._taken[index] = self._models.get(index)
         return self._taken[index]
+
+
+def _check_shapes(ctx, singles, rows, what, per):
+    """The shapes a policy relies on, checked before it runs (as the Rust SDK's
+    `check_defense_shapes`): `singles` (name, model) and every row of `ctx.dim` values,
+    one row per entry of `per`."""
+    for name, model in singles:
+        if model.len() != ctx.dim:
+            raise PolicyError(f"{name} has {model.len()} values, but ctx.dim is {ctx.dim}")
+    if len(rows) != len(per):
+        raise PolicyError(f"{what} holds {len(rows)} models, expected {len(per)}")
+    for j, n in enumerate(rows.lengths()):
+        if n != ctx.dim:
+            raise PolicyError(f"{what} model {j} has {n} values, but ctx.dim is {ctx.dim}")
 
 
 def _wit_value(types, value):
@@ -138,7 +157,10 @@ def export_defense(cls):
             instance.configure(Err, given)
 
         def aggregate(self, ctx, prev, local, received):
-            out = _reported(Err, lambda: instance.get().aggregate(ctx, prev, local, Rows(received)))
+            received = Rows(received)
+            checked = lambda: _check_shapes(ctx, [("prev", prev), ("local", local)], received, "received", ctx.neighbors)
+            _reported(Err, checked)
+            out = _reported(Err, lambda: instance.get().aggregate(ctx, prev, local, received))
             # A borrowed model goes back as a new handle to the same values.
             return out.share() if out is prev or out is local else out
 
@@ -164,7 +186,9 @@ def export_attack(cls):
             instance.configure(Err, given)
 
         def craft(self, ctx, honest):
-            mode, vectors = _reported(Err, lambda: instance.get().craft(ctx, Rows(honest)))
+            honest = Rows(honest)
+            _reported(Err, lambda: _check_shapes(ctx, [], honest, "honest", ctx.regular))
+            mode, vectors = _reported(Err, lambda: instance.get().craft(ctx, honest))
             if mode not in modes:
                 raise Err(f"craft returned mode {mode!r}; use byz_policy.BROADCAST or byz_policy.PER_RECEIVER")
             return attack.Crafted(modes[mode], list(vectors))
