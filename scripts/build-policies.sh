@@ -67,8 +67,9 @@ ensure_componentize() {
 
 ensure_python_sdk() {
   local stamp="$python_sdk_deps/.installed"
-  if [[ ! -f "$stamp" ]] || [[ -n "$(find policies/sdk-python -newer "$stamp" -type f -not -path '*/__pycache__/*' | head -n1)" ]]; then
-    rm -rf "$python_sdk_deps"
+  if [[ ! -f "$stamp" ]] || [[ -n "$(find policies/sdk-python/byz_policy policies/sdk-python/pyproject.toml -newer "$stamp" -type f -name '*.py' -o -newer "$stamp" -name pyproject.toml | head -n1)" ]]; then
+    # setuptools builds in the source folder; a stale build/ there could be installed again.
+    rm -rf "$python_sdk_deps" policies/sdk-python/build
     "$componentize_venv/bin/pip" install --quiet --disable-pip-version-check --target "$python_sdk_deps" ./policies/sdk-python
     touch "$stamp"
   fi

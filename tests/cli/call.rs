@@ -12,6 +12,15 @@ fn defense_inputs(s: &Scratch) {
     s.npy("r.npy", &[3, 5], &RECEIVED);
 }
 
+/// A seeded stream of values uniform in [−0.5, 0.5) (a 64-bit LCG's top 24 bits).
+fn uniform_values(seed: u64) -> impl FnMut() -> f32 {
+    let mut state = seed;
+    move || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    }
+}
+
 fn call_defense(s: &Scratch, policy: &str, extra: &[&str]) -> std::process::Output {
     s.byzhost()
         .arg("call")
@@ -255,15 +264,10 @@ fn a_v0_2_component_gets_the_sdk_kernels_bits_on_lent_models() {
     let s = Scratch::new();
     // d not a multiple of the 8 lanes, so the tails count too; some zeros for the signs.
     let (d, k) = (1003, 5);
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        let x = ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5;
-        if x.abs() < 0.02 {
-            0.0
-        } else {
-            x
-        }
+    let mut uniform = uniform_values(0x2545_f491_4f6c_dd1d);
+    let mut next = move || match uniform() {
+        x if x.abs() < 0.02 => 0.0,
+        x => x,
     };
     let prev: Vec<f32> = (0..d).map(|_| next()).collect();
     let local: Vec<f32> = (0..d).map(|_| next()).collect();
@@ -317,11 +321,7 @@ fn a_v0_2_component_gets_the_sdk_kernels_bits_on_lent_models() {
 fn python_policies_answer_as_their_rust_builds() {
     let s = Scratch::new();
     let (k, d) = (9, 1003);
-    let mut state = 0x5851_f42d_4c95_7f2du64;
-    let mut next = move || {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-    };
+    let mut next = uniform_values(0x5851_f42d_4c95_7f2d);
     let prev: Vec<f32> = (0..d).map(|_| next()).collect();
     // local and the received models near prev, one of them far off (a Byzantine one).
     let near = |next: &mut dyn FnMut() -> f32, scale: f32| prev.iter().map(|p| p + scale * next()).collect::<Vec<f32>>();
@@ -383,11 +383,7 @@ fn an_attack_on_v0_2_kernels_sends_the_bytes_of_its_v0_1_build() {
 fn every_shipped_policy_answers_a_call_with_the_bytes_of_its_v0_1_build() {
     let s = Scratch::new();
     let (k, d) = (7, 1003);
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-    };
+    let mut next = uniform_values(0x9e37_79b9_7f4a_7c15);
     let values: Vec<f32> = (0..(k + 2) * d).map(|_| next()).collect();
     s.npy("p.npy", &[d], &values[..d]);
     s.npy("l.npy", &[d], &values[d..2 * d]);
