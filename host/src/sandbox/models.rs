@@ -420,6 +420,12 @@ mod tests {
         let past = s.get(loan.list(), 2).unwrap_err().to_string();
         assert!(past.contains("model-list.get(2)") && past.contains("holds 2 models"), "{past}");
         assert_eq!(s.lengths(loan.list()).unwrap(), vec![8, 8]);
+        // A range past the end is cut, one wholly past it is empty; a row of no values works.
+        assert_eq!(s.read(borrow(&got[0]), 6, 100).unwrap().len(), 2);
+        assert!(s.read(borrow(&got[0]), 100, 5).unwrap().is_empty());
+        let empty = s.new(Vec::new()).unwrap();
+        assert_eq!(s.norm_sq(borrow(&empty)).unwrap(), 0.0);
+        assert!(s.cross_stats(Vec::new(), borrow(&got[0]), borrow(&got[1])).unwrap().unwrap().is_empty());
         take_back(&mut s, loan);
         let stale = s.read(borrow(&got[0]), 0, 4).unwrap_err().to_string();
         assert!(stale.contains("lent to an earlier call"), "{stale}");
