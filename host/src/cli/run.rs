@@ -67,7 +67,7 @@ pub struct ExperimentFlags {
     #[arg(long, help = with_default("Edge probability of the Erdős–Rényi graph", "edge_prob"))]
     pub edge_prob: Option<f64>,
     #[arg(long, help = with_default(
-        "static | time-varying (new graph each epoch) | complete | ring | edges:PATH (edge-list file, \"a b\" per line)",
+        "static | time-varying (new graph each epoch) | complete | ring | random-regular:DEGREE | edges:PATH (edge-list file, \"a b\" per line)",
         "topology"
     ))]
     pub topology: Option<Topology>,

@@ -122,6 +122,8 @@ pub enum Topology {
     Ring,
     /// An edge-list file, `a b` per line.
     Edges(PathBuf),
+    /// A uniformly random graph in which every node has `DEGREE` neighbours.
+    RandomRegular(u32),
 }
 
 impl FromStr for Topology {
@@ -133,7 +135,15 @@ impl FromStr for Topology {
             "complete" => Topology::Complete,
             "ring" => Topology::Ring,
             t if t.starts_with("edges:") && t.len() > "edges:".len() => Topology::Edges(PathBuf::from(&t["edges:".len()..])),
-            other => return Err(format!("--topology must be static, time-varying, complete, ring or edges:PATH, got `{other}`")),
+            t if t.starts_with("random-regular:") => match t["random-regular:".len()..].parse::<u32>() {
+                Ok(degree) if degree > 0 => Topology::RandomRegular(degree),
+                _ => return Err(format!("--topology random-regular:DEGREE needs a whole number of neighbours > 0, got `{t}`")),
+            },
+            other => {
+                return Err(format!(
+                    "--topology must be static, time-varying, complete, ring, random-regular:DEGREE or edges:PATH, got `{other}`"
+                ))
+            }
         })
     }
 }
@@ -146,6 +156,7 @@ impl fmt::Display for Topology {
             Topology::Complete => f.write_str("complete"),
             Topology::Ring => f.write_str("ring"),
             Topology::Edges(path) => write!(f, "edges:{}", path.display()),
+            Topology::RandomRegular(degree) => write!(f, "random-regular:{degree}"),
         }
     }
 }

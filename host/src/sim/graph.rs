@@ -1,5 +1,5 @@
-//! Communication graphs (petgraph): Erdős–Rényi with the paper's constraints, complete,
-//! ring, or an explicit edge list; and the choice of Byzantine nodes.
+//! Communication graphs (petgraph): Erdős–Rényi with the paper's constraints, random
+//! regular, complete, ring, or an explicit edge list; and the choice of Byzantine nodes.
 
 use std::path::Path;
 
@@ -19,6 +19,12 @@ pub enum GraphSpec {
     /// regular nodes are connected among themselves.
     ErdosRenyi {
         p: f64,
+    },
+    /// Every node with `degree` neighbours, uniformly at random (Steger–Wormald pairing),
+    /// resampled until the regular nodes are connected among themselves: the degree stays
+    /// what the user asks at any n, where G(n, p)'s grows with n.
+    RandomRegular {
+        degree: usize,
     },
     Complete,
     Ring,
@@ -101,6 +107,46 @@ fn from_edges(n: usize, edges: impl IntoIterator<Item = (usize, usize)>, byzanti
     Topology { neighbors, byzantine }
 }
 
+/// A random `degree`-regular graph whose regular nodes are connected among themselves.
+fn random_regular(n: usize, degree: usize, byzantine: Vec<bool>, seed: u64) -> Result<Topology> {
+    if degree >= n || (n * degree) % 2 == 1 {
+        bail!("--topology random-regular:{degree} needs fewer neighbours than nodes ({n}) and n·degree even; change the degree or --nodes");
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for _ in 0..MAX_TRIES {
+        if let Some(edges) = regular_pairing(n, degree, &mut rng) {
+            let t = from_edges(n, edges, byzantine.clone());
+            if t.regular_connected() {
+                return Ok(t);
+            }
+        }
+    }
+    bail!("no random {degree}-regular graph on {n} nodes left the regular nodes connected in {MAX_TRIES} tries; raise the degree")
+}
+
+/// One try of Steger and Wormald's pairing: every node holds `degree` free ends; two ends
+/// drawn at random are joined when that makes neither a loop nor a second edge. `None` when
+/// the ends left can no longer be joined (the caller starts again).
+fn regular_pairing(n: usize, degree: usize, rng: &mut ChaCha8Rng) -> Option<Vec<(usize, usize)>> {
+    let mut ends: Vec<usize> = (0..n).flat_map(|i| std::iter::repeat_n(i, degree)).collect();
+    let mut joined = std::collections::HashSet::with_capacity(n * degree / 2);
+    let mut edges = Vec::with_capacity(n * degree / 2);
+    while !ends.is_empty() {
+        // Enough draws that giving up means the leftover ends are (nearly) all unjoinable.
+        let pair = (0..50 * ends.len()).find_map(|_| {
+            let (i, j) = (rng.random_range(0..ends.len()), rng.random_range(0..ends.len()));
+            let (a, b) = (ends[i].min(ends[j]), ends[i].max(ends[j]));
+            (a != b && !joined.contains(&(a, b))).then_some((i, j, a, b))
+        })?;
+        let (i, j, a, b) = pair;
+        joined.insert((a, b));
+        edges.push((a, b));
+        ends.swap_remove(i.max(j));
+        ends.swap_remove(i.min(j));
+    }
+    Some(edges)
+}
+
 /// Builds the graph. For Erdős–Rényi the constraints are enforced by resampling; for the
 /// fixed graphs they are checked and violations returned as warnings, since a researcher
 /// may study such graphs on purpose.
@@ -112,6 +158,7 @@ impl GraphSpec {
             T::Static | T::TimeVarying => GraphSpec::ErdosRenyi { p: edge_prob },
             T::Complete => GraphSpec::Complete,
             T::Ring => GraphSpec::Ring,
+            T::RandomRegular(degree) => GraphSpec::RandomRegular { degree: *degree as usize },
             T::Edges(path) => GraphSpec::EdgeList(path.clone()),
         }
     }
@@ -143,6 +190,7 @@ pub fn build(spec: &GraphSpec, byzantine: Vec<bool>, seed: u64) -> Result<(Topol
                  {disconnected} left the regular nodes disconnected; raise --edge-prob or --nodes, or lower --byzantine"
             )
         }
+        GraphSpec::RandomRegular { degree } => random_regular(n, *degree, byzantine, seed)?,
         GraphSpec::Complete => from_edges(n, (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))), byzantine),
         GraphSpec::Ring => from_edges(n, (0..n).map(|i| (i, (i + 1) % n)), byzantine),
         GraphSpec::EdgeList(path) => from_edges(n, read_edge_list(path, n)?, byzantine),
@@ -150,8 +198,12 @@ pub fn build(spec: &GraphSpec, byzantine: Vec<bool>, seed: u64) -> Result<(Topol
     let mut warnings = Vec::new();
     let low = topology.under_degree(min_degree);
     if !low.is_empty() {
-        warnings
-            .push(format!("regular nodes {low:?} have fewer than 2b + 1 = {min_degree} neighbours; rules such as BRIDGE need that many"));
+        let named = if low.len() > 10 {
+            format!("{} regular nodes (first: {:?})", low.len(), &low[..10])
+        } else {
+            format!("regular nodes {low:?}")
+        };
+        warnings.push(format!("{named} have fewer than 2b + 1 = {min_degree} neighbours; rules such as BRIDGE need that many"));
     }
     if !topology.regular_connected() {
         warnings.push("the regular nodes are not connected among themselves; they cannot reach consensus".into());
@@ -205,6 +257,33 @@ mod tests {
                 assert!(t.neighbors[j as usize].contains(&(i as u32)));
             }
         }
+    }
+
+    #[test]
+    fn random_regular_graphs_have_the_degree_asked_and_follow_the_seed() {
+        let byz = choose_byzantine(1000, 200, 1);
+        let (t, warnings) = build(&GraphSpec::RandomRegular { degree: 20 }, byz.clone(), 3).unwrap();
+        assert!((0..1000).all(|i| t.degree(i) == 20));
+        assert!(t.regular_connected());
+        for (i, list) in t.neighbors.iter().enumerate() {
+            assert!(list.iter().all(|&j| j as usize != i && t.neighbors[j as usize].contains(&(i as u32))));
+        }
+        // Degree 20 < 2b + 1 = 401: said once, with a count rather than 800 ids.
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with("800 regular nodes (first: "), "{}", warnings[0]);
+        assert_eq!(build(&GraphSpec::RandomRegular { degree: 20 }, byz.clone(), 3).unwrap().0.neighbors, t.neighbors);
+        assert_ne!(build(&GraphSpec::RandomRegular { degree: 20 }, byz, 4).unwrap().0.neighbors, t.neighbors);
+    }
+
+    #[test]
+    fn impossible_random_regular_degrees_are_refused() {
+        let e = build(&GraphSpec::RandomRegular { degree: 3 }, vec![false; 7], 0).unwrap_err().to_string();
+        assert!(e.contains("random-regular:3") && e.contains("even"), "{e}");
+        assert!(build(&GraphSpec::RandomRegular { degree: 7 }, vec![false; 7], 0).is_err());
+        let topology: crate::settings::Topology = "random-regular:12".parse().unwrap();
+        assert_eq!(topology.to_string(), "random-regular:12");
+        assert!("random-regular:0".parse::<crate::settings::Topology>().is_err());
+        assert!("random-regular:x".parse::<crate::settings::Topology>().is_err());
     }
 
     #[test]
