@@ -435,6 +435,19 @@ fn a_policy_fault_stops_the_run_naming_node_and_round_and_keeps_a_summary() {
     assert_eq!(summary(&s.path("r"))["status"], "policy-fault");
 }
 
+/// `--topology random-regular:DEGREE` runs, is recorded as given, says when the degree is
+/// below 2b + 1, and refuses a degree no graph can have, naming the flag.
+#[test]
+fn a_random_regular_topology_runs_and_is_recorded() {
+    let s = Scratch::new();
+    let o = small_run(&s, "rr", &["--nodes", "12", "--byzantine", "2", "--topology", "random-regular:4", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert!(std::fs::read_to_string(s.path("rr/config.toml")).unwrap().contains("topology = \"random-regular:4\""));
+    assert!(stderr_of(&o).contains("fewer than 2b + 1 = 5 neighbours"), "{}", stderr_of(&o));
+    let o = small_run(&s, "odd", &["--nodes", "11", "--byzantine", "2", "--topology", "random-regular:3", "--epochs", "1"]);
+    assert!(!o.status.success() && stderr_of(&o).contains("random-regular:3"), "{}", stderr_of(&o));
+}
+
 #[test]
 fn a_config_file_supplies_settings_and_flags_override_it() {
     let s = Scratch::new();
