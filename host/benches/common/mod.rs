@@ -12,24 +12,6 @@ pub struct Timing {
     pub min: Duration,
 }
 
-/// Times `calls` calls after `warmup` untimed ones; returns the timing and the last output.
-#[allow(dead_code)] // Each bench compiles this module; not every one times a lone call.
-pub fn time(warmup: usize, calls: usize, mut call: impl FnMut() -> Vec<f32>) -> (Timing, Vec<f32>) {
-    let mut out = Vec::new();
-    for _ in 0..warmup {
-        out = call();
-    }
-    let mut times: Vec<Duration> = (0..calls)
-        .map(|_| {
-            let start = Instant::now();
-            out = std::hint::black_box(call());
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    (Timing { median: times[calls / 2], min: times[0] }, out)
-}
-
 /// A call under test, returning its output.
 pub type Call<'a> = Box<dyn FnMut() -> Vec<f32> + 'a>;
 
@@ -60,6 +42,13 @@ pub fn time_interleaved(warmup: usize, calls: usize, subjects: &mut [Call<'_>]) 
             (Timing { median: t[calls / 2], min: t[0] }, out)
         })
         .collect()
+}
+
+/// Times `calls` calls after `warmup` untimed ones; returns the timing and the last output.
+#[allow(dead_code)] // Each bench compiles this module; not every one times a lone call.
+pub fn time<'a>(warmup: usize, calls: usize, call: impl FnMut() -> Vec<f32> + 'a) -> (Timing, Vec<f32>) {
+    let timed = time_interleaved(warmup, calls, &mut [Box::new(call)]);
+    timed.into_iter().next().expect("one subject, one timing")
 }
 
 pub fn ms(d: Duration) -> f64 {

@@ -4,6 +4,7 @@
 //! dropped on the spot and never called again; the next call (if the caller makes one)
 //! instantiates afresh and re-applies the configured parameters.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -134,7 +135,6 @@ impl World for AttackWorld {
     }
 }
 
-/// 0.2.0's `aggregate`: the inputs lent as models for the call, the result taken back.
 /// The models a defense call receives, in neighbour order: end to end, or one slice each
 /// (where they already are: a 0.2.0 policy is lent them without any copy), with a buffer to
 /// lay them end to end in for a 0.1.0 policy.
@@ -158,14 +158,26 @@ impl Received<'_> {
 
     /// One slice per model; a ragged last row (only the conformance suite sends one) stays
     /// as it is, shorter.
-    fn rows(&self, dim: usize) -> Vec<&[f32]> {
+    fn rows(&self, dim: usize) -> Cow<'_, [&[f32]]> {
         match self {
-            Received::Flat(flat) => flat.chunks(dim.max(1)).collect(),
-            Received::Rows { rows, .. } => rows.clone(),
+            Received::Flat(flat) => Cow::Owned(flat.chunks(dim.max(1)).collect()),
+            Received::Rows { rows, .. } => Cow::Borrowed(rows),
         }
     }
 }
 
+/// A call's `err` passed on, or its result taken out of the store by `take`.
+fn taken<T, U>(
+    result: wasmtime::Result<Result<T, String>>,
+    take: impl FnOnce(T) -> wasmtime::Result<U>,
+) -> wasmtime::Result<Result<U, String>> {
+    match result? {
+        Ok(value) => take(value).map(Ok),
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+/// 0.2.0's `aggregate`: the inputs lent as models for the call, the result taken back.
 fn aggregate_v0_2(
     b: &v0_2::defense::DefensePolicy,
     s: &mut Store<HostState>,
@@ -177,11 +189,7 @@ fn aggregate_v0_2(
     let loan = models::lend(s.data_mut(), &[prev, local], rows)?;
     let result = b.byz_policy_defense().call_aggregate(&mut *s, ctx, loan.single(0), loan.single(1), loan.list());
     // The result is taken before the loan ends: it may be a model taken from the list.
-    let output = match result {
-        Ok(Ok(model)) => models::take_owned(s.data_mut(), model).map(Ok),
-        Ok(Err(e)) => Ok(Err(e)),
-        Err(trap) => Err(trap),
-    };
+    let output = taken(result, |model| models::take_owned(s.data_mut(), model));
     models::take_back(s.data_mut(), loan);
     output
 }
@@ -199,11 +207,7 @@ fn craft_v0_2(
     let loan = models::lend(s.data_mut(), &[], &rows)?;
     let result = b.byz_policy_attack().call_craft(&mut *s, ctx, loan.list());
     // The messages are taken before the loan ends: they may be models taken from the list.
-    let output = match result {
-        Ok(Ok(crafted)) => take_crafted(s.data_mut(), crafted, dim).map(Ok),
-        Ok(Err(e)) => Ok(Err(e)),
-        Err(trap) => Err(trap),
-    };
+    let output = taken(result, |crafted| take_crafted(s.data_mut(), crafted, dim));
     models::take_back(s.data_mut(), loan);
     output
 }
@@ -447,24 +451,22 @@ impl DefenseInstance {
         ctx: &Context,
         prev: &[f32],
         local: &[f32],
-        received: Received<'_>,
+        mut received: Received<'_>,
     ) -> Result<Vec<f32>, PolicyError> {
         let wctx = bindings::context_to_wit(ctx);
         let (node, round) = (Some(ctx.node), Some(ctx.round));
-        let result_bytes = Some(ctx.dim as usize * 4);
         let dim = ctx.dim as usize;
-        let mut received = received;
+        let result_bytes = Some(dim * 4);
         let out = self.0.call_for("aggregate", node, round, result_bytes, |b, s| match b {
             DefenseBound::V0_1(b) => b.byz_policy_defense().call_aggregate(s, &wctx, prev, local, received.end_to_end()),
             DefenseBound::V0_2(b) => aggregate_v0_2(b, s, &wctx, prev, local, &received.rows(dim)),
         })?;
-        let dim = ctx.dim as usize;
         if out.len() != dim {
             self.0.poison();
             return Err(self.0.fault_at("aggregate", node, round, FaultKind::WrongLength { expected: dim, got: out.len() }));
         }
         if let Some((index, value)) = first_non_finite(&out) {
-            let inputs_finite = [prev, local].into_iter().chain(received.rows(dim)).all(|v| first_non_finite(v).is_none());
+            let inputs_finite = [prev, local].into_iter().chain(received.rows(dim).iter().copied()).all(|v| first_non_finite(v).is_none());
             if inputs_finite {
                 return Err(self.0.fault_at("aggregate", node, round, FaultKind::NonFinite { index, value }));
             }

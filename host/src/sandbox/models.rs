@@ -311,10 +311,7 @@ impl HostState {
         kernel: impl FnOnce(&[f32], usize) -> Result<Vec<f32>, String>,
     ) -> Kernel<Resource<Model>> {
         rows.extend(extra);
-        self.model_kernel(&rows, what, |v| match v.first() {
-            Some(first) => kernel(&v.concat(), first.len()),
-            None => Err(format!("{what}: no rows")),
-        })
+        self.model_kernel(&rows, what, |v| kernels::end_to_end(what, v).and_then(|(rows, dim)| kernel(&rows, dim)))
     }
 }
 

@@ -51,7 +51,8 @@ pub struct Simulation<'a> {
     models: Vec<f32>,
     /// x_i^{t+1} after local training, row after row (what regular nodes broadcast).
     local: Vec<f32>,
-    /// One buffer of received models per aggregation worker, reused every round.
+    /// One buffer per aggregation worker where a 0.1.0 defense's received models are laid
+    /// end to end, grown on first use and reused (a 0.2.0 defense is lent them in place).
     received: Vec<Vec<f32>>,
     graph_warnings: Vec<String>,
 }
@@ -100,7 +101,6 @@ impl<'a> Simulation<'a> {
         let defenses = DefensePool::new(sandbox, defense, &params, exp.seed, &ids, &mut oracles, workers)?;
         let test_images = data.test.len().min(if exp.eval_samples == 0 { usize::MAX } else { exp.eval_samples });
         let test_idx: Vec<usize> = (0..test_images).collect();
-        let max_k = topology.neighbors.iter().map(Vec::len).max().unwrap_or(0);
         Ok(Simulation {
             exp,
             graph_spec,
@@ -115,7 +115,7 @@ impl<'a> Simulation<'a> {
             rounds_per_epoch,
             local: vec![0.0; models.len()],
             models,
-            received: vec![vec![0.0; max_k * DIM]; workers],
+            received: vec![Vec::new(); workers],
             graph_warnings,
             ids,
         })
@@ -228,10 +228,6 @@ impl<'a> Simulation<'a> {
     fn redraw_graph(&mut self, epoch: u32) -> Result<()> {
         let seed = seed_for(self.exp.seed, Stream::Graph, epoch as u64);
         (self.topology, _) = graph::build(&self.graph_spec, self.byzantine.clone(), seed)?;
-        let max_k = self.topology.neighbors.iter().map(Vec::len).max().unwrap_or(0);
-        for buffer in &mut self.received {
-            buffer.resize(max_k * DIM, 0.0);
-        }
         Ok(())
     }
 

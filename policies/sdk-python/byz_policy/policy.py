@@ -56,11 +56,12 @@ class Rows(Sequence):
 
     def __init__(self, models):
         self._models = models
-        self._taken = [None] * models.len()
+        self._lengths = models.lengths()
+        self._taken = [None] * len(self._lengths)
 
     def lengths(self):
-        """The length of every model, in one host call."""
-        return self._models.lengths()
+        """The length of every model (asked of the host once, with the list)."""
+        return self._lengths
 
     def __len__(self):
         return len(self._taken)

@@ -11,25 +11,7 @@ pub mod bindings {
     });
 }
 
-byz_policy_sdk::__wit_types!();
-byz_policy_sdk::__wit_slot!();
-
-/// The component's view of the host, through the WIT imports.
-pub struct WasmEnv;
-
-impl crate::Env for WasmEnv {
-    fn log(&mut self, level: crate::LogLevel, message: &str) {
-        bindings::byz::policy::host::log(to_wit_level(level), message);
-    }
-
-    fn random_u64(&mut self) -> u64 {
-        bindings::byz::policy::host::random_u64()
-    }
-
-    fn evaluate_loss(&mut self, candidates: &[f32], count: usize) -> Result<Vec<f32>, String> {
-        evaluate_loss_import(candidates, count)
-    }
-}
+crate::wit_glue!();
 
 fn evaluate_loss_import(candidates: &[f32], count: usize) -> Result<Vec<f32>, String> {
     bindings::byz::policy::local_data::evaluate_loss(candidates, count as u32)

@@ -6,6 +6,34 @@
 //! the traits and the export glue is re-exported from there, so a 0.1.0 policy depends on
 //! this crate under the name `byz-policy-sdk` and reads as it always did.
 
+/// Expands, inside a module that holds `bindings` and an `evaluate_loss_import`, to the
+/// SDK's type conversions and instance cell and the `WasmEnv` that forwards [`Env`] to the
+/// bindings' imports.
+macro_rules! wit_glue {
+    () => {
+        byz_policy_sdk::__wit_types!();
+        byz_policy_sdk::__wit_slot!();
+
+        /// The component's view of the host, through the WIT imports.
+        pub struct WasmEnv;
+
+        impl crate::Env for WasmEnv {
+            fn log(&mut self, level: crate::LogLevel, message: &str) {
+                bindings::byz::policy::host::log(to_wit_level(level), message);
+            }
+
+            fn random_u64(&mut self) -> u64 {
+                bindings::byz::policy::host::random_u64()
+            }
+
+            fn evaluate_loss(&mut self, candidates: &[f32], count: usize) -> Result<Vec<f32>, String> {
+                evaluate_loss_import(candidates, count)
+            }
+        }
+    };
+}
+pub(crate) use wit_glue;
+
 pub mod attack;
 pub mod defense;
 

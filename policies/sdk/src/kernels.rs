@@ -239,6 +239,15 @@ pub fn same_length(what: &str, rows: &[&[f32]]) -> Result<(), String> {
     }
 }
 
+/// `rows` (of one length) laid end to end, as the contiguous kernels take them, and that
+/// length; `what` names the kernel in the error for no rows.
+pub fn end_to_end(what: &str, rows: &[&[f32]]) -> Result<(Vec<f32>, usize), String> {
+    match rows.first() {
+        Some(first) => Ok((rows.concat(), first.len())),
+        None => Err(format!("{what}: no rows")),
+    }
+}
+
 /// Per coordinate, Σ over rows of sign(origin − row): +1, 0 or −1, a NaN difference 0;
 /// counted in integers, so exact in any order.
 pub fn sign_sum(rows: &[&[f32]], origin: &[f32]) -> Vec<f32> {

@@ -94,11 +94,7 @@ mod imp {
 
     /// The rows (and `extra` after them) end to end, as the contiguous kernels take them.
     fn gathered(what: &str, rows: &[&Model], extra: Option<&Model>) -> Result<(Vec<f32>, usize), String> {
-        let all = checked(what, rows, extra.as_slice())?;
-        match all.first() {
-            Some(first) => Ok((all.concat(), first.len())),
-            None => Err(format!("{what}: no rows")),
-        }
+        kernels::end_to_end(what, &checked(what, rows, extra.as_slice())?)
     }
 
     pub fn cross_stats(rows: &[&Model], origin: &Model, reference: &Model) -> Result<Vec<CrossStats>, String> {
