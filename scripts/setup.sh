@@ -4,7 +4,9 @@
 #   2. libtorch (PyTorch 2.13.0 from PyPI) into a shared cache venv (see scripts/env.sh),
 #   3. a real OCI registry and skopeo for the registry tests (Debian's docker-registry and
 #      skopeo packages, when missing),
-#   4. the host (release) and every policy and fixture component.
+#   4. with BYZHOST_MPI=1 (scripts/test.sh sets it): OpenMPI and libclang (Debian's
+#      openmpi-bin, libopenmpi-dev, libclang-dev), and the host built with `--features mpi`,
+#   5. the host (release) and every policy and fixture component.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -39,5 +41,19 @@ if ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null; th
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends docker-registry skopeo >/dev/null
 fi
 
-cargo build --release --quiet -p byzhost
+features=()
+if [[ "${BYZHOST_MPI:-0}" == 1 ]]; then
+  # rsmpi finds OpenMPI through mpicc and generates its bindings with libclang.
+  if ! command -v mpirun >/dev/null || ! command -v mpicc >/dev/null || ! compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null; then
+    echo "installing OpenMPI and libclang (Debian packages) for the mpi feature"
+    sudo_cmd=""
+    [[ "$(id -u)" == 0 ]] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+      openmpi-bin libopenmpi-dev libclang-dev >/dev/null
+  fi
+  features=(--features mpi)
+fi
+
+cargo build --release --quiet -p byzhost "${features[@]}"
 scripts/build-policies.sh

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod conform;
 pub mod npy_io;
 pub mod policy;
+pub mod ranks;
 pub mod record;
 pub mod registry;
 pub mod report;

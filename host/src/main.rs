@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use byzhost::ranks::{self, Ranks};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -13,26 +14,32 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = byzhost::cli::Cli::parse();
+    // Held to the end of `main`: MPI is finalized after every rank has finished the command.
+    let _mpi = ranks::start();
+    let ranks = Ranks::world();
     match byzhost::cli::run(cli) {
         Ok(code) => code,
+        Err(err) if ranks.size() > 1 && !ranks::is_agreed(&err) => {
+            // This rank's error alone: the others would wait for it in their next
+            // collective, so the job ends here.
+            print_error(&format!("rank {}: ", ranks.rank()), &err);
+            ranks.abort(1)
+        }
         Err(err) => {
-            // `error[CLASS]` for policy faults, so scripts can tell them apart.
-            let class = err
-                .chain()
-                .find_map(|e| {
-                    if let Some(p) = e.downcast_ref::<byzhost::sandbox::PolicyError>() {
-                        Some(p.kind.class())
-                    } else {
-                        e.downcast_ref::<byzhost::sandbox::IncompatibleVersion>().map(|_| "incompatible-version")
-                    }
-                })
-                .map(|c| format!("[{c}]"))
-                .unwrap_or_default();
-            eprintln!("error{class}: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+            if ranks.is_root() {
+                print_error("", &err);
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `error[CLASS]: …` (the class for policy faults, so scripts can tell them apart), then
+/// every cause.
+fn print_error(prefix: &str, err: &anyhow::Error) {
+    let class = byzhost::sandbox::error_class(err).map(|c| format!("[{c}]")).unwrap_or_default();
+    eprintln!("{prefix}error{class}: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
     }
 }

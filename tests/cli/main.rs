@@ -6,6 +6,8 @@ mod conform;
 mod data;
 mod hostile;
 mod inspect;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod policies;
 mod policy;
 mod registry_server;

@@ -31,7 +31,7 @@ epochs = 2
     path
 }
 
-fn grid(s: &Scratch) -> std::path::PathBuf {
+pub fn grid(s: &Scratch) -> std::path::PathBuf {
     let axes = format!(
         r#"
 [[axis]]
@@ -48,10 +48,10 @@ values = [ {{ label = "dpsgd", defense = "{dpsgd}" }}, {{ label = "standalone", 
     grid_with(s, "tiny", &axes)
 }
 
-const CELLS: [&str; 4] = ["none__dpsgd", "none__standalone", "reverse__dpsgd", "reverse__standalone"];
+pub const CELLS: [&str; 4] = ["none__dpsgd", "none__standalone", "reverse__dpsgd", "reverse__standalone"];
 
 /// Per cell: the reproducible metrics (timings dropped).
-fn results(dir: &Path) -> Vec<Vec<Value>> {
+pub fn results(dir: &Path) -> Vec<Vec<Value>> {
     CELLS
         .iter()
         .map(|cell| {

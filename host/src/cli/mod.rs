@@ -22,10 +22,16 @@ use crate::sandbox::{
     Limits, Sandbox, DEFAULT_COMPILE_TIMEOUT_S, DEFAULT_COMPONENT_MB, DEFAULT_POLICY_MEMORY_MB, DEFAULT_POLICY_TIMEOUT_MS,
 };
 
+/// `byzhost --version`: the release, and whether runs and sweeps can span MPI ranks.
+#[cfg(feature = "mpi")]
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (MPI support: compiled in; mpirun -np K byzhost run|sweep …)");
+#[cfg(not(feature = "mpi"))]
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (MPI support: not compiled in; build with --features mpi)");
+
 /// Research host for Byzantine-resilient decentralized learning: trains one CNN per node,
 /// runs gossip rounds, and loads attacks and defenses as sandboxed WebAssembly components.
 #[derive(Parser, Debug)]
-#[command(name = "byzhost", version, about, max_term_width = 100, args_override_self = true)]
+#[command(name = "byzhost", version = VERSION, about, max_term_width = 100, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

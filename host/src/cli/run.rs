@@ -11,6 +11,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{build_sandbox, load_policy, CacheArgs, RegistryArgs, ResourceArgs};
+use crate::ranks::Ranks;
 use crate::record::{self, check_out_contents, check_out_dir, files, RecordedPolicies, RecordedPolicy, Role, RunDir};
 use crate::registry::{OciRef, PolicyRef, Resolved, Selector, Store};
 use crate::sandbox::{LoadedPolicy, Sandbox};
@@ -158,35 +159,50 @@ impl ExperimentFlags {
 }
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
-    let out = args.out.clone().unwrap_or_else(|| {
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        PathBuf::from(format!("runs/run-{secs}"))
-    });
-    check_out_dir(&out, args.resume)?;
-    let exp = experiment(&args, &out)?;
-    exp.validate()?;
-    if exp.threads > 0 {
-        byzhost_train::set_threads(exp.threads);
+    // Under MPI every rank takes each step below and the ranks agree on its outcome, so a
+    // bad input is refused on every rank with one message (rank 0's).
+    let ranks = Ranks::world();
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/run-{}", unix_time(&ranks))));
+    let exp = ranks.agree(check_out_dir(&out, args.resume).and_then(|_| experiment(&args, &out)).and_then(|exp| {
+        exp.validate()?;
+        let regular = exp.nodes - exp.byzantine;
+        if ranks.size() > regular {
+            bail!(
+                "mpirun -np {}: more ranks than the {regular} regular nodes (--nodes {} minus --byzantine {}) to share among them; \
+                 run at most {regular} ranks",
+                ranks.size(),
+                exp.nodes,
+                exp.byzantine
+            );
+        }
+        Ok(exp)
+    }))?;
+    // The thread count changes training's last bits, so a rank's default must be what one
+    // process gets, whatever CPUs mpirun bound the rank to.
+    match exp.threads {
+        0 => crate::ranks::torch_threads().into_iter().for_each(byzhost_train::set_threads),
+        threads => byzhost_train::set_threads(threads),
     }
-
-    let sandbox = build_sandbox(exp.policy_timeout_ms, exp.policy_memory_mb, &args.resources, &args.cache)?;
-    let store = open_store();
-    let (defense, attack) = load_policies(&args, &exp, &out, &sandbox, store.as_ref())?;
-    let mut sim = Simulation::new(&exp, &sandbox, &defense.policy, attack.as_ref().map(|a| &*a.policy))?;
+    let loaded = build_sandbox(exp.policy_timeout_ms, exp.policy_memory_mb, &args.resources, &args.cache).and_then(|sandbox| {
+        let store = open_store();
+        let (defense, attack) = load_policies(&args, &exp, &out, &sandbox, store.as_ref())?;
+        Ok((sandbox, store, defense, attack))
+    });
+    let (sandbox, store, defense, attack) = ranks.agree(loaded)?;
+    let mut sim = ranks.agree(Simulation::new(&exp, &sandbox, &defense.policy, attack.as_ref().map(|a| &*a.policy), Ranks::world()))?;
+    // Rank 0 keeps the record; the others only compute.
+    let dir =
+        ranks.agree(ranks.is_root().then(|| start_record(&args, &exp, &out, store.as_ref(), &defense, attack.as_ref())).transpose())?;
+    if !ranks.is_root() {
+        sim.run(None, &mut Progress::new(exp.epochs, 0, true))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     for w in sim.warnings() {
         eprintln!("warning: {w}");
     }
-    let dir = RunDir::create(&out)?;
-    // Checked again under the lock: another run may have started or finished here while
-    // this one loaded its data and policies.
-    check_out_contents(&out, args.resume)?;
-    if !args.resume {
-        let pin = |r: &Resolved| pinned(store.as_ref(), r);
-        dir.start(&exp, &RecordedPolicies { defense: pin(&defense), attack: attack.as_ref().map(pin) })?;
-    }
     if !args.quiet {
         eprintln!(
-            "{} vs {}: {} nodes ({} Byzantine), {} topology, {} epochs x {} rounds, data: {}, results in {}",
+            "{} vs {}: {} nodes ({} Byzantine), {} topology, {} epochs x {} rounds, data: {}, {}results in {}",
             defense.policy.info.name,
             attack.as_ref().map_or("no attack", |a| a.policy.info.name.as_str()),
             exp.nodes,
@@ -195,15 +211,44 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             exp.epochs,
             sim.rounds_per_epoch(),
             exp.data.as_ref().map_or("embedded subset".to_string(), |d| d.display().to_string()),
+            if ranks.size() > 1 { format!("{} MPI ranks, ", ranks.size()) } else { String::new() },
             out.display()
         );
     }
     let mut progress = Progress::new(exp.epochs, 0, args.quiet);
-    let result = sim.run(&dir, &mut progress);
+    let result = sim.run(dir.as_ref(), &mut progress);
     progress.finish();
-    let summary = result?;
-    print_table(&summary, &out);
+    if let Some(summary) = result? {
+        print_table(&summary, &out);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Seconds since the epoch, rank 0's on every rank (they name the default run directory).
+fn unix_time(ranks: &Ranks) -> u64 {
+    let mut secs = vec![std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())];
+    ranks.broadcast(&mut secs);
+    secs[0]
+}
+
+/// The run directory, locked, with the settings and policies of a new run recorded.
+fn start_record(
+    args: &RunArgs,
+    exp: &Experiment,
+    out: &Path,
+    store: Option<&Store>,
+    defense: &Resolved,
+    attack: Option<&Resolved>,
+) -> Result<RunDir> {
+    let dir = RunDir::create(out)?;
+    // Checked again under the lock: another run may have started or finished here while
+    // this one loaded its data and policies.
+    check_out_contents(out, args.resume)?;
+    if !args.resume {
+        let pin = |r: &Resolved| pinned(store, r);
+        dir.start(exp, &RecordedPolicies { defense: pin(defense), attack: attack.map(pin) })?;
+    }
+    Ok(dir)
 }
 
 /// The run's settings: those recorded in `out` for `--resume`, else the `--config` file

@@ -8,6 +8,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::Args;
 
 use super::RegistryArgs;
+use crate::ranks::Ranks;
 use crate::record::{self, IndexedCell, RunState, SweepIndex};
 use crate::sweep::lock;
 use crate::sweep::runner::{run_cells, SweepOptions};
@@ -79,6 +80,39 @@ fn require_full_data(cells: &[crate::sweep::Cell], grid: &std::path::Path) -> Re
 }
 
 pub fn run(args: SweepArgs) -> Result<ExitCode> {
+    // Under MPI, rank 0 plans the sweep and hands its cells out; the other ranks only run
+    // the cells they are given (their planning error would be rank 0's too).
+    let ranks = Ranks::world();
+    let dry_run = args.dry_run;
+    let planned = ranks.agree(if ranks.is_root() { plan(args).map(Some) } else { Ok(None) })?;
+    match planned {
+        Some(Some(planned)) => {
+            let outcomes = run_cells(&planned.cells, &planned.options, &ranks)?;
+            Ok(print_outcomes(&outcomes, &planned.options.out))
+        }
+        // `--dry-run` listed the cells.
+        Some(None) => Ok(ExitCode::SUCCESS),
+        None => {
+            #[cfg(feature = "mpi")]
+            if !dry_run {
+                crate::sweep::ranks::work(&ranks)?;
+            }
+            #[cfg(not(feature = "mpi"))]
+            let _ = dry_run;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A sweep ready to run: its cells and how to run them.
+struct Planned {
+    cells: Vec<crate::sweep::Cell>,
+    options: SweepOptions,
+}
+
+/// Checks the grid, writes the sweep's index and policy lock, and lists the cells to run;
+/// `None` after `--dry-run`, which only lists them.
+fn plan(args: SweepArgs) -> Result<Option<Planned>> {
     if args.jobs == 0 {
         bail!("--jobs must be at least 1");
     }
@@ -106,7 +140,7 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
     let reuse = crate::sweep::reuse::Matcher::new(&args.reuse, registry)?;
     if args.dry_run {
         print_plan(&cells, &out, &reuse)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(None);
     }
     if args.profile == PAPER_PROFILE {
         require_full_data(&cells, &args.grid)?;
@@ -123,19 +157,16 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
     record::write_sweep_index(&out, &index)?;
     eprintln!("sweep `{}` ({} profile): {} cells in {}", grid.name, args.profile, cells.len(), out.display());
     let chosen: Vec<_> = if args.only.is_empty() { cells } else { cells.into_iter().filter(|c| args.only.contains(&c.label)).collect() };
-    let outcomes = run_cells(
-        &chosen,
-        &SweepOptions {
-            out: out.clone(),
-            jobs: args.jobs,
-            retry_failed: args.retry_failed,
-            run_args: args.run_args,
-            registry_args: args.registry.as_args(),
-            lock: lock_file,
-            reuse,
-        },
-    )?;
-    Ok(print_outcomes(&outcomes, &out))
+    let options = SweepOptions {
+        out,
+        jobs: args.jobs,
+        retry_failed: args.retry_failed,
+        run_args: args.run_args,
+        registry_args: args.registry.as_args(),
+        lock: lock_file,
+        reuse,
+    };
+    Ok(Some(Planned { cells: chosen, options }))
 }
 
 /// `--dry-run`: every cell's state, without running anything.

@@ -27,6 +27,12 @@ pub struct Machine {
     /// no result, only the timings of runs that share cores (see `sweep --jobs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub omp_wait_policy: Option<String>,
+    /// libtorch's intra-op threads (the count changes training's last bits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torch_threads: Option<usize>,
+    /// MPI ranks that computed the run together (absent for one process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mpi_ranks: Option<usize>,
 }
 
 impl Machine {
@@ -38,18 +44,26 @@ impl Machine {
             logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             kernel_pins: KERNEL_PINS.iter().filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}"))).collect(),
             omp_wait_policy: std::env::var(OMP_WAIT_POLICY).ok(),
+            torch_threads: Some(byzhost_train::threads()),
+            mpi_ranks: Some(crate::ranks::Ranks::world().size()).filter(|&k| k > 1),
         }
     }
 
     /// One line for a report: CPU, instruction set, pins and wait policy.
     pub fn describe(&self) -> String {
         let mut s = format!("{} ({}, {} logical cores", self.cpu, self.vector_isa, self.logical_cores);
+        if let Some(threads) = self.torch_threads {
+            s.push_str(&format!(", {threads} libtorch threads"));
+        }
         for pin in &self.kernel_pins {
             s.push_str(", ");
             s.push_str(pin);
         }
         if let Some(policy) = &self.omp_wait_policy {
             s.push_str(&format!(", {OMP_WAIT_POLICY}={policy}"));
+        }
+        if let Some(k) = self.mpi_ranks {
+            s.push_str(&format!(", {k} MPI ranks"));
         }
         s.push(')');
         s

@@ -22,7 +22,9 @@ use serde::de::DeserializeOwned;
 pub use run_dir::{
     check_out_contents, check_out_dir, read_config, read_metrics, read_policies, read_summary, run_state, ResumePoint, RunDir, RunState,
 };
-pub use schema::{DivergedAt, EpochMetrics, IndexedCell, RecordedPolicies, RecordedPolicy, ReuseOrigin, Role, Status, Summary, SweepIndex};
+pub use schema::{
+    DivergedAt, EpochMetrics, Exchange, IndexedCell, RecordedPolicies, RecordedPolicy, ReuseOrigin, Role, Status, Summary, SweepIndex,
+};
 
 /// Every file name of the record, in one place.
 pub mod files {

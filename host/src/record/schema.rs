@@ -39,6 +39,10 @@ pub struct EpochMetrics {
     pub time_train_s: f64,
     pub time_aggregate_s: f64,
     pub time_eval_s: f64,
+    /// Time rank 0 spent in exchanges with the other ranks, outside the three phases above
+    /// (runs over MPI ranks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_exchange_s: Option<f64>,
     /// Wall time of the whole epoch: training, aggregation, evaluation and the statistics
     /// (absent in records written before it was recorded).
     #[serde(default)]
@@ -100,10 +104,31 @@ pub struct Summary {
     pub wall_time_s: f64,
     /// Peak resident memory of the process (VmHWM), when the OS reports it.
     pub peak_rss_mib: Option<f64>,
+    /// Peak resident memory of each MPI rank, in rank order (runs over MPI ranks only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peak_rss_mib_ranks: Vec<f64>,
+    /// What the ranks exchanged each round (runs over MPI ranks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<Exchange>,
     /// The machine that computed the run (absent in summaries written before it was
     /// recorded).
     #[serde(default)]
     pub machine: Option<Machine>,
+}
+
+/// What the ranks of a run over MPI exchanged each round, per rank in rank order.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Exchange {
+    /// Regular nodes each rank trains, evaluates and aggregates.
+    pub nodes_per_rank: Vec<usize>,
+    /// Bytes of trained models each rank sends per round: its rows to every other rank
+    /// (an all-gather).
+    pub model_bytes_sent_per_round: Vec<u64>,
+    /// The least any exchange could send for the graph of the last epoch: each row only to the
+    /// ranks with a node that reads it (a neighbour, or rank 0's attack).
+    pub model_bytes_needed_per_round: Vec<u64>,
+    /// Bytes of attack messages rank 0 forwarded to the other ranks per round, on average.
+    pub attack_bytes_per_round: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -137,6 +162,8 @@ impl Summary {
             diverged_at: None,
             wall_time_s: 0.0,
             peak_rss_mib: peak_rss_mib(),
+            peak_rss_mib_ranks: Vec::new(),
+            exchange: None,
             machine: Some(Machine::this()),
         }
     }

@@ -511,6 +511,8 @@ mod tests {
             logical_cores: 2,
             kernel_pins: Vec::new(),
             omp_wait_policy: None,
+            torch_threads: None,
+            mpi_ranks: None,
         };
         let mut cells = vec![cell("dlie", "dpsgd", 0.7, 0.7), cell("dlie", "bridge", 0.7, 0.7), cell("dlie", "tvnorm", 0.7, 0.7)];
         for c in &mut cells[..2] {

@@ -90,3 +90,20 @@ fn where_(node: &Option<u32>, round: &Option<u64>) -> String {
 pub fn first_non_finite(v: &[f32]) -> Option<(usize, f32)> {
     v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i]))
 }
+
+/// The class `main` prints as `error[CLASS]` so that scripts can tell policy faults apart:
+/// a policy fault's class, `incompatible-version`, or the class an error raised on another
+/// MPI rank had there.
+pub fn error_class(err: &anyhow::Error) -> Option<String> {
+    err.chain().find_map(|e| {
+        if let Some(p) = e.downcast_ref::<PolicyError>() {
+            Some(p.kind.class().to_string())
+        } else if e.is::<super::IncompatibleVersion>() {
+            Some("incompatible-version".to_string())
+        } else if let Some(agreed) = e.downcast_ref::<crate::ranks::Agreed>() {
+            error_class(&agreed.0)
+        } else {
+            e.downcast_ref::<crate::ranks::RemoteError>().and_then(|r| r.class.clone())
+        }
+    })
+}

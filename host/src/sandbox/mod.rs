@@ -37,7 +37,7 @@ use wasmtime::{Config, Engine};
 
 use budget::MemoryBudget;
 pub use cache::LoadSource;
-pub use fault::{FaultKind, PolicyError, PolicyLabel};
+pub use fault::{error_class, FaultKind, PolicyError, PolicyLabel};
 pub use instance::{AttackInstance, DefenseInstance, Received};
 pub use state::{LossOracle, NoLocalData};
 

@@ -2,11 +2,13 @@
 //! regular node, split over aggregation workers. Every call sees exactly what it would see
 //! in sequence, so results do not depend on the number of workers.
 
+use std::ops::Range;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use byzhost_train::DIM;
 
+use super::exchange::Messages;
 use super::graph::Topology;
 use super::seeds::{seed_for, Stream};
 use crate::policy::{AttackContext, Context, Crafted, ParamValue};
@@ -93,18 +95,20 @@ pub struct RoundInputs<'r> {
     /// Row of each node id in the model matrices (regular nodes only).
     pub row_of: &'r [Option<usize>],
     pub ids: &'r [u32],
+    /// The rows whose defense calls this process makes (all of them, or an MPI rank's block).
+    pub rows: Range<usize>,
     /// x_i^{t+1} of every regular node, row after row.
     pub local: &'r [f32],
     /// `None` without an attack: Byzantine nodes are silent.
-    pub attack: Option<&'r AttackRound>,
+    pub attack: Option<&'r Messages>,
     pub epoch: u32,
     pub round: u64,
     pub lr: f32,
     pub run_seed: u64,
 }
 
-/// Every regular node's defense call: the new models replace the rows of `models`. The
-/// rows are split into contiguous ranges, one per worker thread with its own instance and
+/// The defense calls of the rows `inputs.rows`: the new models replace `models` (those
+/// rows, row after row). The rows are split into contiguous ranges, one per worker thread with its own instance and
 /// buffer. Returns the call times; the fault of the lowest row is reported.
 pub fn aggregate(
     pool: &mut DefensePool,
@@ -113,7 +117,7 @@ pub fn aggregate(
     oracles: &mut [Option<Box<dyn LossOracle>>],
     buffers: &mut [Vec<f32>],
 ) -> Result<Vec<f64>> {
-    let rows = inputs.ids.len();
+    let rows = inputs.rows.len();
     let rows_per_worker = rows.div_ceil(buffers.len()).max(1);
     let jobs = pool
         .per_worker(rows_per_worker)
@@ -122,7 +126,13 @@ pub fn aggregate(
         .zip(oracles.chunks_mut(rows_per_worker))
         .zip(buffers.iter_mut())
         .enumerate()
-        .map(|(w, (((defense, models), oracles), buffer))| Rows { first: w * rows_per_worker, defense, models, oracles, buffer });
+        .map(|(w, (((defense, models), oracles), buffer))| Rows {
+            first: inputs.rows.start + w * rows_per_worker,
+            defense,
+            models,
+            oracles,
+            buffer,
+        });
     let outcomes: Vec<RowsOutcome> = if rows.div_ceil(rows_per_worker) == 1 {
         jobs.map(|job| job.run(inputs)).collect()
     } else {
@@ -203,7 +213,7 @@ fn receive<'r>(inputs: &RoundInputs<'r>, id: u32) -> (Vec<u32>, Vec<&'r [f32]>) 
     for &j in &inputs.topology.neighbors[id as usize] {
         let message = match (inputs.row_of[j as usize], inputs.attack) {
             (Some(row), _) => &inputs.local[row * DIM..(row + 1) * DIM],
-            (None, Some(attack)) => attack.crafted.message(&attack.ctx, j, id).expect("the attack addressed every honest neighbour"),
+            (None, Some(attack)) => attack.message(j, id).expect("the attack addressed every honest neighbour"),
             (None, None) => continue,
         };
         messages.push(message);

@@ -4,6 +4,7 @@
 
 pub mod defenses;
 pub mod engine;
+pub mod exchange;
 pub mod graph;
 pub mod metrics;
 pub mod progress;

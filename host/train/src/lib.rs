@@ -15,7 +15,12 @@ pub mod trainer;
 pub use batched::StackedNets;
 pub use model::{initial_params, Net, DIM, EVAL_CHUNK};
 pub use tch::Device;
-pub use trainer::{BatchLoss, LossSum, Steps, Trainer};
+pub use trainer::{BatchLoss, RoundLosses, Steps, Trainer};
+
+/// libtorch's intra-op threads now.
+pub fn threads() -> usize {
+    tch::get_num_threads().max(1) as usize
+}
 
 /// Pins libtorch's intra-op threads (results on the CPU are reproducible for a fixed count).
 pub fn set_threads(n: usize) {

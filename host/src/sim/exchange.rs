@@ -1,0 +1,131 @@
+//! What travels between ranks in a sharded run (see [`crate::ranks`]), and nothing else:
+//! the regular nodes' trained models each round (an all-gather: every rank ends the round
+//! with every row, as one process has them), the attack's messages from rank 0 to the
+//! ranks that own their receivers, and the per-node numbers of an epoch that rank 0 turns
+//! into metrics. Graph, Byzantine set and seeds are derived from the run seed on every rank.
+//!
+//! Why an all-gather and not a neighbour exchange: the graphs of the paper (Erdős–Rényi
+//! p = 0.6) and random-regular graphs of degree ≥ 20 leave almost no row that some node of
+//! another rank does not need (with K = 2, a row is unneeded only when none of its ~20–180
+//! neighbours lies in the other block), and the attack on rank 0 reads every regular row
+//! anyway; `BENCHMARKS.md` compares the bytes sent with the minimum the graph requires.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use byzhost_train::DIM;
+
+use super::defenses::AttackRound;
+use super::graph::Topology;
+use crate::ranks::Ranks;
+
+/// What the Byzantine nodes send to this rank's nodes in a round.
+pub enum Messages {
+    /// The attack's output itself (one process, or rank 0).
+    Crafted(AttackRound),
+    /// What rank 0 forwarded: one row per distinct message, found by (sender, receiver).
+    Forwarded { row_of: HashMap<(u32, u32), usize>, rows: Vec<f32> },
+}
+
+impl Messages {
+    /// What Byzantine node `sender` sends to `receiver`; `None` when it sends nothing there.
+    pub fn message(&self, sender: u32, receiver: u32) -> Option<&[f32]> {
+        match self {
+            Messages::Crafted(round) => round.crafted.message(&round.ctx, sender, receiver),
+            Messages::Forwarded { row_of, rows } => row_of.get(&(sender, receiver)).map(|&r| &rows[r * DIM..(r + 1) * DIM]),
+        }
+    }
+}
+
+/// The (Byzantine sender, receiver) pairs of the receivers `ids[block]`, receiver after
+/// receiver in neighbour order: what that block's nodes receive from Byzantine nodes.
+fn byzantine_pairs(topology: &Topology, byzantine: &[bool], ids: &[u32], block: Range<usize>) -> Vec<(u32, u32)> {
+    ids[block]
+        .iter()
+        .flat_map(|&id| topology.neighbors[id as usize].iter().filter(|&&j| byzantine[j as usize]).map(move |&j| (j, id)))
+        .collect()
+}
+
+/// Rank 0's crafted messages delivered: rank 0 keeps `crafted` (`Some` there, `None`
+/// elsewhere) and sends every other rank the distinct messages its nodes receive, each
+/// once; every rank derives which pairs it receives from the graph it holds. Also returns
+/// the bytes rank 0 sent.
+pub fn deliver(ranks: &Ranks, crafted: Option<AttackRound>, topology: &Topology, byzantine: &[bool], ids: &[u32]) -> (Messages, u64) {
+    let blocks = ranks.blocks(ids.len());
+    if ranks.size() == 1 {
+        return (Messages::Crafted(crafted.expect("one process crafts its own messages")), 0);
+    }
+    let parts: Vec<Vec<f32>> = match &crafted {
+        Some(round) => blocks.iter().map(|b| pack(round, &byzantine_pairs(topology, byzantine, ids, b.clone()))).collect(),
+        None => Vec::new(),
+    };
+    let sent = parts.iter().skip(1).map(|p| (p.len() * size_of::<f32>()) as u64).sum();
+    let mine = ranks.scatter_from_root(parts);
+    match crafted {
+        Some(round) => (Messages::Crafted(round), sent),
+        None => (unpack(&mine, &byzantine_pairs(topology, byzantine, ids, blocks[ranks.rank()].clone())), sent),
+    }
+}
+
+/// The messages of `pairs`, each distinct message once, after a header giving each pair's
+/// message number (as f32 bit patterns, so that one buffer travels).
+fn pack(round: &AttackRound, pairs: &[(u32, u32)]) -> Vec<f32> {
+    let base = round.crafted.vectors.as_ptr() as usize;
+    let mut number_of_row: HashMap<usize, u32> = HashMap::new();
+    let mut header = Vec::with_capacity(pairs.len());
+    let mut rows: Vec<&[f32]> = Vec::new();
+    for &(sender, receiver) in pairs {
+        let message = round.crafted.message(&round.ctx, sender, receiver).expect("the attack addressed every honest neighbour");
+        let row = (message.as_ptr() as usize - base) / (DIM * size_of::<f32>());
+        let number = *number_of_row.entry(row).or_insert_with(|| {
+            rows.push(message);
+            rows.len() as u32 - 1
+        });
+        header.push(f32::from_bits(number));
+    }
+    let mut packed = header;
+    packed.reserve(rows.len() * DIM);
+    for row in rows {
+        packed.extend_from_slice(row);
+    }
+    packed
+}
+
+/// [`pack`]'s buffer read back for the same `pairs`.
+fn unpack(packed: &[f32], pairs: &[(u32, u32)]) -> Messages {
+    let (header, rows) = packed.split_at(pairs.len());
+    let row_of = pairs.iter().zip(header).map(|(&pair, number)| (pair, number.to_bits() as usize)).collect();
+    Messages::Forwarded { row_of, rows: rows.to_vec() }
+}
+
+/// Bytes one round's all-gather moves, and the least any exchange could move for the same
+/// graph: every row a rank sends to another that needs it (a neighbour of one of its nodes,
+/// or rank 0's attack, which reads every row). Per rank, in rank order.
+pub fn exchange_volume(topology: &Topology, ids: &[u32], row_of: &[Option<usize>], ranks: usize) -> Vec<(u64, u64)> {
+    let blocks = crate::ranks::blocks(ids.len(), ranks);
+    let owner = |row: usize| blocks.iter().position(|b| b.contains(&row)).expect("every row has an owner");
+    let row_bytes = (DIM * size_of::<f32>()) as u64;
+    blocks
+        .iter()
+        .enumerate()
+        .map(|(r, block)| {
+            let sent = block.len() as u64 * row_bytes * (ranks as u64 - 1);
+            let needed: u64 = block
+                .clone()
+                .map(|row| {
+                    let mut readers: Vec<usize> = topology.neighbors[ids[row] as usize]
+                        .iter()
+                        .filter_map(|&j| row_of[j as usize])
+                        .map(owner)
+                        .chain(std::iter::once(0))
+                        .filter(|&o| o != r)
+                        .collect();
+                    readers.sort_unstable();
+                    readers.dedup();
+                    readers.len() as u64
+                })
+                .sum();
+            (sent, needed * row_bytes)
+        })
+        .collect()
+}
