@@ -297,6 +297,7 @@ mod tests {
             time_train_s: 0.0,
             time_aggregate_s: 0.0,
             time_eval_s: 0.0,
+            time_exchange_s: None,
             time_epoch_s: None,
             train_samples_per_s: 0.0,
             diverged: false,
