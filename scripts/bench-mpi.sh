@@ -88,31 +88,35 @@ print(f"- peak memory per rank: {' / '.join(f'{x:.0f}' for x in s['peak_rss_mib_
 
 # Projection. Per-node costs are rank 0's at K = 2 here: one core per rank, as on a machine of
 # this kind (2 cores) running two ranks. A round waits for every rank, so a rank's time is its
-# node count times the per-node cost; the exchange is an all-gather in which each machine
-# receives every row it does not hold, over a link of bandwidth B, plus α·log2(ranks).
+# node count times the per-node cost, plus the attack, which rank 0 crafts alone; the
+# exchange is an all-gather in which each machine receives every row it does not hold, and
+# the attack's broadcast, over a link of bandwidth B, plus α·log2(ranks) per round.
 print("\n## Projection: 80 epochs on M machines of this kind (2 cores, 2 ranks each)\n")
 print("Assumptions: per-node train, aggregate and evaluate costs as measured at K = 2 above (one core per rank), "
       "unchanged by scale (aggregation cost grows with the degree, which stays fixed: p = 0.6 at n = 300 is k ≈ 180, "
-      "random-regular:40 at n = 1,000); 20 rounds per epoch; all-gather time = (M − 1)/M · rows · 321 KB / B + "
-      "50 µs · log2(2M); B = 1.25 GB/s (10 Gb Ethernet) or 12.5 GB/s (100 Gb InfiniBand); "
-      "evaluation of every node each epoch on the whole test set (n = 300) or 1,000 images (n = 1,000) as measured.\n")
-print("| cell | M machines | compute per epoch | exchange per epoch (10 Gb / 100 Gb) | 80 epochs (10 Gb) | 80 epochs (100 Gb) | on 1 machine (measured K = 1 epoch × 80) |")
+      "random-regular:40 at n = 1,000); rank 0's attack time as measured (it does not shrink with M); 20 rounds per "
+      "epoch; exchange per round = ((M − 1)/M · rows · 321 KB + the attack's messages) / B + 50 µs · log2(2M); "
+      "B = 1.25 GB/s (10 Gb Ethernet) or 12.5 GB/s (100 Gb InfiniBand); evaluation of every node each epoch on the "
+      "whole test set (n = 300) or 1,000 images (n = 1,000) as measured.\n")
+print("| cell | M machines | compute per epoch | exchange per epoch (10 Gb / 100 Gb) | 80 epochs (10 Gb) | 80 epochs (100 Gb) | on this machine (measured epoch × 80) |")
 print("|---|---:|---:|---:|---:|---:|---:|")
-for name, ref, regular in (("n300-k2", "n300-k1", 240), ("n1000-k2", None, 800)):
+for name, ref, regular in (("n300-k2", "n300-k1", 240), ("n1000-k2", "n1000-k2", 800)):
     m, s = load(name)
     own = s["exchange"]["nodes_per_rank"][0]
     per_node = {ph: m[f"time_{ph}_s"] / own for ph in ("train", "aggregate", "eval")}
     rounds = m["round"]
-    single = load(ref)[0]["time_epoch_s"] * 80 / 3600 if ref else None
+    attack_bytes = s["exchange"]["attack_bytes_per_round"]
+    here = load(ref)[0]["time_epoch_s"] * 80 / 3600
+    single = f"{here:.1f} h ({'K = 1' if ref.endswith('k1') else 'K = 2'})"
     for machines in (8, 32):
         ranks = 2 * machines
         nodes_per_rank = math.ceil(regular / ranks)
-        compute = nodes_per_rank * sum(per_node.values())
+        compute = nodes_per_rank * sum(per_node.values()) + m["attack_ms_total"] / 1e3
         def exchange(bandwidth):
-            return rounds * ((machines - 1) / machines * regular * D / bandwidth + 50e-6 * math.log2(ranks))
+            return rounds * (((machines - 1) / machines * regular * D + attack_bytes) / bandwidth + 50e-6 * math.log2(ranks))
         slow, fast = exchange(1.25e9), exchange(12.5e9)
         h = lambda sec: f"{80 * sec / 3600:.2f} h" if 80 * sec >= 3600 else f"{80 * sec / 60:.1f} min"
         print(f"| {'Table 3, n = 300' if regular == 240 else 'n = 1,000'} | {machines} | {compute:.1f} s | {slow:.1f} s / {fast:.2f} s | "
-              f"{h(compute + slow)} | {h(compute + fast)} | {f'{single:.1f} h' if single else '–'} |")
+              f"{h(compute + slow)} | {h(compute + fast)} | {single} |")
 PY
 cat target/bench/mpi.md

@@ -75,7 +75,8 @@ fn record(dir: &Path) -> (Vec<Value>, Value, String) {
         });
         v
     };
-    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    // A run that failed in its first epoch has no metrics yet.
+    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default();
     let metrics = metrics.lines().map(|l| untimed(serde_json::from_str(l).unwrap())).collect();
     let summary = untimed(serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap());
     let checkpoint = std::fs::read(dir.join("checkpoint.bin")).map(|bytes| format!("{:x}", sha2::Sha256::digest(bytes)));
@@ -170,6 +171,36 @@ fn a_fault_on_the_last_rank_ends_the_job_with_the_record_of_one_process() {
     assert_eq!(summary["status"], "policy-fault");
     assert!(!checkpoint.is_empty(), "the checkpoint of the complete epoch is kept");
     assert_eq!((metrics, summary, checkpoint), record(&s.path("one")), "the record one process leaves");
+}
+
+#[test]
+fn a_divergence_is_recorded_over_ranks_as_one_process_records_it() {
+    let s = Scratch::new();
+    // No attack: D-LIE would fault on the huge models before the divergence shows.
+    let args = |out: &Path| run_args(out, "dpsgd", "dlie", &["--lr", "1e30", "--attack", "none"]);
+    for k in [1, 2] {
+        let o = byzhost(&s, k).args(args(&s.path(&format!("k{k}")))).output().unwrap();
+        assert!(o.status.success(), "{k} ranks: {}", stderr_of(&o));
+    }
+    let (one, two) = (record(&s.path("k1")), record(&s.path("k2")));
+    assert_eq!(one.1["status"], "diverged");
+    assert_eq!(one, two);
+}
+
+#[test]
+fn an_attack_fault_on_rank_0_ends_every_rank_with_the_record_of_one_process() {
+    let s = Scratch::new();
+    // Huge models: D-LIE's μ + zσ overflows to infinity in round 0.
+    let args = |out: &Path| run_args(out, "dpsgd", "dlie", &["--lr", "1e30"]);
+    let one = byzhost(&s, 1).args(args(&s.path("k1"))).output().unwrap();
+    let two = byzhost(&s, 2).args(args(&s.path("k2"))).output().unwrap();
+    for o in [&one, &two] {
+        assert!(!o.status.success());
+        assert_no_host_panic(&stderr_of(o));
+        assert!(has_error_class(&stderr_of(o), "non-finite"), "{}", stderr_of(o));
+    }
+    assert_eq!(stderr_of(&two).matches("error[").count(), 1, "{}", stderr_of(&two));
+    assert_eq!(record(&s.path("k1")), record(&s.path("k2")));
 }
 
 #[test]

@@ -127,7 +127,8 @@ pub struct Exchange {
     /// The least any exchange could send for the graph of the last epoch: each row only to the
     /// ranks with a node that reads it (a neighbour, or rank 0's attack).
     pub model_bytes_needed_per_round: Vec<u64>,
-    /// Bytes of attack messages rank 0 forwarded to the other ranks per round, on average.
+    /// Bytes of attack messages a rank other than 0 received from rank 0 per round, on
+    /// average.
     pub attack_bytes_per_round: f64,
 }
 

@@ -16,7 +16,7 @@ use byzhost_train::data::DataSplit;
 use byzhost_train::tensors::{Samples, Shard};
 use byzhost_train::{BatchLoss, RoundLosses, Steps, Trainer, DIM};
 
-use super::defenses::{self, AttackRound, DefensePool, RoundInputs};
+use super::defenses::{self, DefensePool, RoundInputs};
 use super::exchange::{self, Messages};
 use super::graph::{self, GraphSpec, Topology};
 use super::metrics::{consensus_error, finite, quantile};
@@ -59,7 +59,8 @@ pub struct Simulation<'a> {
     attack: Option<AttackInstance>,
     /// Whether Byzantine nodes send anything (an attack and at least one Byzantine node).
     attacked: bool,
-    /// Bytes of attack messages rank 0 forwarded to other ranks, and over how many rounds.
+    /// Bytes of attack messages a rank other than 0 received (on average, known on rank 0),
+    /// and over how many rounds.
     forwarded: (u64, u64),
     test: Samples,
     rounds_per_epoch: u64,
@@ -179,17 +180,9 @@ impl<'a> Simulation<'a> {
     /// its rows of the checkpoint (whatever number of ranks wrote it). Returns the first
     /// epoch to train and, on rank 0, the recorded epochs.
     fn resume(&mut self, dir: Option<&RunDir>) -> Result<(u32, Vec<EpochMetrics>)> {
-        let point = self.ranks.agree(dir.map(|d| d.resume_point()).transpose())?;
-        let (first_epoch, history, parts) = match point {
-            Some(point) => {
-                let parts = match &point.checkpoint {
-                    Some(ckpt) => self.checkpoint_rows(ckpt),
-                    None => Ok(Vec::new()),
-                };
-                (point.epochs_done(), point.history, self.ranks.agree(parts)?)
-            }
-            None => (0, Vec::new(), self.ranks.agree(Ok(Vec::new()))?),
-        };
+        // An unreadable record fails on every rank alike.
+        let point = self.ranks.agree(dir.map(|d| self.resume_point(d)).transpose())?;
+        let (first_epoch, history, parts) = point.unwrap_or_default();
         let mut first = vec![first_epoch as u64];
         self.ranks.broadcast(&mut first);
         let mine = self.ranks.scatter_from_root(parts);
@@ -198,6 +191,17 @@ impl<'a> Simulation<'a> {
             self.trainer.set_models(&self.models);
         }
         Ok((first[0] as u32, history))
+    }
+
+    /// What the record in `dir` continues from: the epochs done, the recorded epochs and the
+    /// checkpoint's models split into every rank's rows (none without a checkpoint).
+    fn resume_point(&self, dir: &RunDir) -> Result<(u32, Vec<EpochMetrics>, Vec<Vec<f32>>)> {
+        let point = dir.resume_point()?;
+        let parts = match &point.checkpoint {
+            Some(ckpt) => self.checkpoint_rows(ckpt)?,
+            None => Vec::new(),
+        };
+        Ok((point.epochs_done(), point.history, parts))
     }
 
     /// A checkpoint's models split into every rank's rows.
@@ -291,12 +295,12 @@ impl<'a> Simulation<'a> {
                 tally.diverged = Some(DivergedAt { epoch: epoch + 1, round, node: self.ids[row] });
                 break;
             }
-            let started = Instant::now();
-            let exchanged = tally.exchange;
+            // The attack's and the defenses' times leave out the exchanges inside them.
+            let (started, exchanged_before) = (Instant::now(), tally.exchange);
             let attack = self.craft(epoch, round, &mut tally)?;
-            tally.attack_ms += (started.elapsed() - (tally.exchange - exchanged)).as_secs_f64() * 1e3;
+            tally.attack_ms += started.elapsed().saturating_sub(tally.exchange - exchanged_before).as_secs_f64() * 1e3;
             self.aggregate(epoch, round, attack.as_ref(), &mut tally)?;
-            tally.aggregate += started.elapsed() - (tally.exchange - exchanged);
+            tally.aggregate += started.elapsed().saturating_sub(tally.exchange - exchanged_before);
         }
         let evaluated = Instant::now();
         let evaluate = tally.diverged.is_some() || (epoch + 1).is_multiple_of(self.exp.eval_every) || epoch + 1 == self.exp.epochs;
@@ -351,16 +355,11 @@ impl<'a> Simulation<'a> {
         if !self.attacked {
             return Ok(None);
         }
-        let crafted = match self.attack.as_mut() {
-            Some(attack) => {
-                let ctx = attack_context(self.exp, &self.topology, &self.byzantine, &self.ids, epoch, round);
-                attack.craft(&ctx, &self.local).map(|crafted| Some(AttackRound { crafted, ctx }))
-            }
-            None => Ok(None),
-        };
+        let ctx = attack_context(self.exp, &self.topology, &self.byzantine, &self.ids, epoch, round);
+        let crafted = self.attack.as_mut().map(|attack| attack.craft(&ctx, &self.local)).transpose();
         let exchanged = Instant::now();
         let crafted = self.ranks.agree(crafted.map_err(anyhow::Error::from))?;
-        let (messages, forwarded) = exchange::deliver(&self.ranks, crafted, &self.topology, &self.byzantine, &self.ids);
+        let (messages, forwarded) = exchange::deliver(&self.ranks, crafted, ctx, &self.topology, &self.byzantine, &self.ids);
         self.forwarded = (self.forwarded.0 + forwarded, self.forwarded.1 + 1);
         tally.exchange += exchanged.elapsed();
         Ok(Some(messages))

@@ -1,7 +1,7 @@
 //! What travels between ranks in a sharded run (see [`crate::ranks`]), and nothing else:
 //! the regular nodes' trained models each round (an all-gather: every rank ends the round
-//! with every row, as one process has them), the attack's messages from rank 0 to the
-//! ranks that own their receivers, and the per-node numbers of an epoch that rank 0 turns
+//! with every row, as one process has them), the attack's messages from rank 0 (see
+//! [`deliver`]), and the per-node numbers of an epoch that rank 0 turns
 //! into metrics. Graph, Byzantine set and seeds are derived from the run seed on every rank.
 //!
 //! Why an all-gather and not a neighbour exchange: the graphs of the paper (Erdős–Rényi
@@ -17,6 +17,7 @@ use byzhost_train::DIM;
 
 use super::defenses::AttackRound;
 use super::graph::Topology;
+use crate::policy::{AttackContext, Crafted, SendMode};
 use crate::ranks::Ranks;
 
 /// What the Byzantine nodes send to this rank's nodes in a round.
@@ -46,24 +47,48 @@ fn byzantine_pairs(topology: &Topology, byzantine: &[bool], ids: &[u32], block: 
         .collect()
 }
 
-/// Rank 0's crafted messages delivered: rank 0 keeps `crafted` (`Some` there, `None`
-/// elsewhere) and sends every other rank the distinct messages its nodes receive, each
-/// once; every rank derives which pairs it receives from the graph it holds. Also returns
-/// the bytes rank 0 sent.
-pub fn deliver(ranks: &Ranks, crafted: Option<AttackRound>, topology: &Topology, byzantine: &[bool], ids: &[u32]) -> (Messages, u64) {
-    let blocks = ranks.blocks(ids.len());
+/// Rank 0's crafted messages (`crafted`, `Some` there) delivered to every rank for the
+/// round's context `ctx` (which every rank derives alike). Messages laid out one per
+/// Byzantine node reach every rank whole, as one broadcast: with the graphs in use nearly
+/// every rank has a neighbour of nearly every Byzantine node, and a broadcast moves each
+/// message once per link (a scatter would send rank 0's link a copy per rank). Messages
+/// per receiver go to the rank that owns the receiver, each distinct one once. Also
+/// returns the bytes of messages a rank other than 0 received, on average (known on rank 0).
+pub fn deliver(
+    ranks: &Ranks,
+    crafted: Option<Crafted>,
+    ctx: AttackContext,
+    topology: &Topology,
+    byzantine: &[bool],
+    ids: &[u32],
+) -> (Messages, u64) {
     if ranks.size() == 1 {
-        return (Messages::Crafted(crafted.expect("one process crafts its own messages")), 0);
+        return (Messages::Crafted(AttackRound { crafted: crafted.expect("one process crafts its own messages"), ctx }), 0);
     }
-    let parts: Vec<Vec<f32>> = match &crafted {
-        Some(round) => blocks.iter().map(|b| pack(round, &byzantine_pairs(topology, byzantine, ids, b.clone()))).collect(),
+    let mut mode = vec![match crafted.as_ref().map(|c| c.mode) {
+        None => 0u8,
+        Some(SendMode::Broadcast) => 1,
+        Some(SendMode::PerReceiver) => 2,
+    }];
+    ranks.broadcast(&mut mode);
+    if mode[0] == 1 {
+        let mut vectors = crafted.map(|c| c.vectors).unwrap_or_default();
+        ranks.broadcast(&mut vectors);
+        let bytes = (vectors.len() * size_of::<f32>()) as u64;
+        return (Messages::Crafted(AttackRound { crafted: Crafted { mode: SendMode::Broadcast, vectors }, ctx }), bytes);
+    }
+    let blocks = ranks.blocks(ids.len());
+    let pairs = |block: &Range<usize>| byzantine_pairs(topology, byzantine, ids, block.clone());
+    let round = crafted.map(|crafted| AttackRound { crafted, ctx });
+    let parts: Vec<Vec<f32>> = match &round {
+        Some(round) => blocks.iter().map(|b| pack(round, &pairs(b))).collect(),
         None => Vec::new(),
     };
-    let sent = parts.iter().skip(1).map(|p| (p.len() * size_of::<f32>()) as u64).sum();
+    let received = parts.iter().skip(1).map(|p| (p.len() * size_of::<f32>()) as u64).sum::<u64>() / (ranks.size() as u64 - 1);
     let mine = ranks.scatter_from_root(parts);
-    match crafted {
-        Some(round) => (Messages::Crafted(round), sent),
-        None => (unpack(&mine, &byzantine_pairs(topology, byzantine, ids, blocks[ranks.rank()].clone())), sent),
+    match round {
+        Some(round) => (Messages::Crafted(round), received),
+        None => (unpack(&mine, &pairs(&blocks[ranks.rank()])), received),
     }
 }
 
