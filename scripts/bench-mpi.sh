@@ -63,11 +63,11 @@ for n in (50, 300):
         print(f"| n = {n} | {k} | {m['time_train_s']:.1f} | {m['time_aggregate_s']:.1f} | {m['time_eval_s']:.1f} | {ex:.2f} | "
               f"{100 * ex / m['time_epoch_s']:.1f} % | {m['time_epoch_s']:.1f} | {m['time_epoch_s'] / m1['time_epoch_s']:.2f} | "
               f"{' / '.join(f'{x:.0f}' for x in mem)} MiB | {'identical' if same else 'DIFFERENT'} |")
-print("\nBoth ranks share this machine's cores (one libtorch and one defense thread each), so K = 2 here shows the "
+print("\nBoth ranks share this machine's 2 cores (mpirun binds each to one; each runs libtorch on 2 threads as one process does, idle threads waiting passively, and one defense thread), so K = 2 here shows the "
       "cost of the exchange, not a speed-up; the projection below puts each rank on its own cores.\n")
 
 print("## Bytes sent per rank and round (models; all-gather) against the least the graph requires\n")
-print("| run | nodes per rank | sent per rank | needed per rank | sent ÷ needed | attack messages from rank 0 |")
+print("| run | nodes per rank | sent per rank | needed per rank | sent ÷ needed | attack messages each other rank receives |")
 print("|---|---|---|---|---:|---:|")
 for name in ("n50-k2", "n300-k2", "n1000-k2"):
     m, s = load(name)
