@@ -44,7 +44,7 @@ fi
 features=()
 if [[ "${BYZHOST_MPI:-0}" == 1 ]]; then
   # rsmpi finds OpenMPI through mpicc and generates its bindings with libclang.
-  if ! command -v mpirun >/dev/null || ! command -v mpicc >/dev/null || ! compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null; then
+  if ! command -v mpirun >/dev/null || ! command -v mpicc >/dev/null || ! compgen -G "/usr/lib/llvm-*/lib/libclang.so" >/dev/null; then
     echo "installing OpenMPI and libclang (Debian packages) for the mpi feature"
     sudo_cmd=""
     [[ "$(id -u)" == 0 ]] || sudo_cmd="sudo"
