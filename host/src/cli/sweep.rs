@@ -93,12 +93,9 @@ pub fn run(args: SweepArgs) -> Result<ExitCode> {
         // `--dry-run` listed the cells.
         Some(None) => Ok(ExitCode::SUCCESS),
         None => {
-            #[cfg(feature = "mpi")]
             if !dry_run {
                 crate::sweep::ranks::work(&ranks)?;
             }
-            #[cfg(not(feature = "mpi"))]
-            let _ = dry_run;
             Ok(ExitCode::SUCCESS)
         }
     }

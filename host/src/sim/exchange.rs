@@ -154,3 +154,70 @@ pub fn exchange_volume(topology: &Topology, ids: &[u32], row_of: &[Option<usize>
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::ByzantineNode;
+
+    /// A ring of 8 nodes, node 3 Byzantine: regular rows 0..7 are ids 0, 1, 2, 4, 5, 6, 7.
+    fn ring() -> (Topology, Vec<u32>, Vec<Option<usize>>) {
+        let n = 8u32;
+        let byzantine: Vec<bool> = (0..n).map(|i| i == 3).collect();
+        let neighbors = (0..n)
+            .map(|i| vec![(i + n - 1) % n, (i + 1) % n].into_iter().collect::<std::collections::BTreeSet<_>>())
+            .map(|s| s.into_iter().collect())
+            .collect();
+        let ids: Vec<u32> = (0..n).filter(|&i| i != 3).collect();
+        let mut row_of = vec![None; n as usize];
+        for (row, &id) in ids.iter().enumerate() {
+            row_of[id as usize] = Some(row);
+        }
+        (Topology { neighbors, byzantine }, ids, row_of)
+    }
+
+    fn round(mode: SendMode, topology: &Topology) -> AttackRound {
+        let honest = topology.neighbors[3].clone();
+        let ctx = AttackContext {
+            nodes: 8,
+            regular: vec![0, 1, 2, 4, 5, 6, 7],
+            byzantine: vec![ByzantineNode { id: 3, honest_neighbors: honest.clone() }],
+            dim: DIM as u32,
+            ..AttackContext::default()
+        };
+        let rows = if mode == SendMode::Broadcast { 1 } else { honest.len() };
+        let vectors = (0..rows * DIM).map(|i| (i / DIM) as f32 + 0.5).collect();
+        AttackRound { crafted: Crafted { mode, vectors }, ctx }
+    }
+
+    #[test]
+    fn packed_messages_read_back_as_the_attack_addressed_them() {
+        let (topology, ids, _) = ring();
+        for mode in [SendMode::Broadcast, SendMode::PerReceiver] {
+            let round = round(mode, &topology);
+            // Rows 2..4 (ids 2 and 4) are node 3's two honest neighbours.
+            let pairs = byzantine_pairs(&topology, &topology.byzantine, &ids, 2..4);
+            assert_eq!(pairs, [(3, 2), (3, 4)]);
+            let packed = pack(&round, &pairs);
+            let distinct = if mode == SendMode::Broadcast { 1 } else { 2 };
+            assert_eq!(packed.len(), pairs.len() + distinct * DIM, "each distinct message once ({mode:?})");
+            let delivered = unpack(&packed, &pairs);
+            for &(sender, receiver) in &pairs {
+                assert_eq!(delivered.message(sender, receiver), round.crafted.message(&round.ctx, sender, receiver), "{mode:?}");
+            }
+            assert_eq!(delivered.message(3, 0), None, "0 is not node 3's neighbour");
+        }
+    }
+
+    #[test]
+    fn the_minimum_exchange_counts_each_row_once_per_rank_that_reads_it() {
+        let (topology, ids, row_of) = ring();
+        let row = (DIM * size_of::<f32>()) as u64;
+        // Two ranks: rows 0..4 (ids 0, 1, 2, 4) and 4..7 (ids 5, 6, 7).
+        let volume = exchange_volume(&topology, &ids, &row_of, 2);
+        // Rank 0's rows are read on rank 1 only by id 4's neighbour 5 and id 0's neighbour 7.
+        // Rank 1's rows all go to rank 0, whose attack reads every row.
+        assert_eq!(volume, [(4 * row, 2 * row), (3 * row, 3 * row)]);
+        assert_eq!(exchange_volume(&topology, &ids, &row_of, 1), [(0, 0)]);
+    }
+}

@@ -2,7 +2,6 @@
 
 pub mod grid;
 pub mod lock;
-#[cfg(feature = "mpi")]
 pub mod ranks;
 pub mod reuse;
 pub mod runner;

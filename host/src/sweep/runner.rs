@@ -54,23 +54,15 @@ pub fn run_cells(cells: &[Cell], opts: &SweepOptions, ranks: &Ranks) -> Result<V
     let exe = std::env::current_exe().context("locating the byzhost executable")?;
     let (outcomes, queue) = plan(cells, opts)?;
     let mut schedule = Schedule { total: queue.len(), queue, outcomes, handed_out: 0, finished: 0 };
-    #[cfg(feature = "mpi")]
     let mut helpers = super::ranks::Helpers::new(ranks);
-    #[cfg(not(feature = "mpi"))]
-    let _ = ranks;
     let mut running: Vec<(usize, Child)> = Vec::new();
     loop {
         while running.len() < opts.jobs.max(1) {
             let Some((i, command)) = schedule.next(cells, opts, 0)? else { break };
             running.push((i, command.spawn(&exe)?));
         }
-        #[cfg(feature = "mpi")]
         helpers.serve(&mut schedule, cells, opts)?;
-        #[cfg(feature = "mpi")]
-        let helpers_busy = helpers.busy();
-        #[cfg(not(feature = "mpi"))]
-        let helpers_busy = false;
-        if running.is_empty() && schedule.queue.is_empty() && !helpers_busy {
+        if running.is_empty() && schedule.queue.is_empty() && !helpers.busy() {
             return Ok(schedule.outcomes);
         }
         std::thread::sleep(Duration::from_millis(50));
