@@ -6,12 +6,20 @@
 # this machine's CPU and vector instruction set.
 #   scripts/check-epoch1.sh                       every matching paper cell
 #   scripts/check-epoch1.sh fig1-paper/dlie__sim_reweight …   these cells
+#   RANKS=2 scripts/check-epoch1.sh …             each cell over 2 MPI ranks (the mpi feature)
 # Needs the full dataset at ../shared/datasets/fashion-mnist (the records' data path).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/env.sh
-cargo build --release -q -p byzhost
+launcher=()
+if [[ "${RANKS:-1}" -gt 1 ]]; then
+  BYZHOST_MPI=1 scripts/setup.sh >/dev/null
+  launcher=(mpirun --oversubscribe -np "$RANKS")
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+else
+  cargo build --release -q -p byzhost
+fi
 cells=("$@")
 if [[ ${#cells[@]} -eq 0 ]]; then
   mapfile -t cells < <(python3 - <<'PY'
@@ -30,7 +38,7 @@ fi
 status=0
 for cell in "${cells[@]}"; do
   out="$(mktemp -d)/run"
-  target/release/byzhost run --config "runs/$cell/config.toml" --epochs 1 --out "$out" --quiet >/dev/null 2>"$out.log" \
+  "${launcher[@]}" target/release/byzhost run --config "runs/$cell/config.toml" --epochs 1 --out "$out" --quiet >/dev/null 2>"$out.log" \
     || { echo "$cell: the run failed:"; cat "$out.log"; status=1; continue; }
   python3 - "$cell" "$out/metrics.jsonl" "runs/$cell/metrics.jsonl" <<'PY' || status=1
 import json, sys
