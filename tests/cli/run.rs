@@ -291,6 +291,23 @@ fn resume_refuses_a_checkpoint_ahead_of_the_recorded_metrics() {
 }
 
 #[test]
+fn resume_warns_when_the_libtorch_thread_count_differs_from_the_recorded_one() {
+    let s = Scratch::new();
+    let o = small_run(&s, "r", &[]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let path = s.path("r/summary.json");
+    let mut recorded: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(recorded["machine"]["torch_threads"].as_u64().is_some_and(|t| t >= 1), "the count is recorded: {recorded}");
+    let o = resume(&s, "r");
+    assert!(!stderr_of(&o).contains("libtorch threads"), "same count, no warning: {}", stderr_of(&o));
+    recorded["machine"]["torch_threads"] = 99.into();
+    std::fs::write(&path, recorded.to_string()).unwrap();
+    let o = resume(&s, "r");
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert!(stderr_of(&o).contains("trained with 99 libtorch threads"), "{}", stderr_of(&o));
+}
+
+#[test]
 fn resume_refuses_other_settings() {
     let s = Scratch::new();
     assert!(small_run(&s, "r", &["--epochs", "1"]).status.success());

@@ -183,6 +183,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         0 => crate::ranks::torch_threads().into_iter().for_each(byzhost_train::set_threads),
         threads => byzhost_train::set_threads(threads),
     }
+    if args.resume && ranks.is_root() {
+        warn_of_other_thread_count(&out);
+    }
     let loaded = build_sandbox(exp.policy_timeout_ms, exp.policy_memory_mb, &args.resources, &args.cache).and_then(|sandbox| {
         let store = open_store();
         let (defense, attack) = load_policies(&args, &exp, &out, &sandbox, store.as_ref())?;
@@ -222,6 +225,21 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         print_table(&summary, &out);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A resumed run whose earlier epochs trained with another libtorch thread count (a record
+/// written since the count is recorded) goes on, but its next epochs can differ in their
+/// last bits from an uninterrupted run's: the count splits the gradients' sums.
+fn warn_of_other_thread_count(out: &Path) {
+    let recorded = record::read_summary(out).ok().flatten().and_then(|s| s.machine).and_then(|m| m.torch_threads);
+    let now = byzhost_train::threads();
+    if let Some(before) = recorded.filter(|&before| before != now) {
+        eprintln!(
+            "warning: {}'s epochs so far trained with {before} libtorch threads, this process has {now} (`--threads 0` takes \
+             the cores it may run on): the next epochs can differ in their last bits from an uninterrupted run's",
+            out.display()
+        );
+    }
 }
 
 /// Seconds since the epoch, rank 0's on every rank (they name the default run directory).
