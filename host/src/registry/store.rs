@@ -142,8 +142,18 @@ impl Store {
     }
 
     /// Adds a manifest to `index.json`; a named entry replaces the entry of that name (a
-    /// tag that moved).
+    /// tag that moved). Processes that share the store (a sweep's cells, MPI ranks) take
+    /// turns: each reads, changes and writes the index under an exclusive lock, so no one
+    /// drops another's entry.
     fn index(&self, entry: Descriptor) -> Result<()> {
+        let lock_path = self.dir.join("index.json.lock");
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening {}", lock_path.display()))?;
+        lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
         let mut index = self.read_index()?;
         let name = entry.annotations.get(REF_NAME).cloned();
         let same = |m: &Descriptor| match &name {
@@ -191,5 +201,28 @@ mod tests {
         assert_eq!(store.tagged("h/r:1").unwrap(), Some(second));
         assert_eq!(store.read_index().unwrap().manifests.len(), 1);
         assert_eq!(store.tagged("h/r:2").unwrap(), None);
+    }
+
+    #[test]
+    fn writers_sharing_the_store_keep_every_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::open(dir.path()).unwrap();
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let dir = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    // Each writer its own store handle, as separate processes have.
+                    let store = Store::open(&dir).unwrap();
+                    for i in 0..10 {
+                        let layer = format!("writer {w} layer {i}").into_bytes();
+                        let artifact = Artifact { manifest: [b"m".as_slice(), &layer].concat(), config: b"c".to_vec(), layer };
+                        store.put_artifact(&artifact, Some(&format!("h/r:{w}-{i}"))).unwrap();
+                    }
+                })
+            })
+            .collect();
+        writers.into_iter().for_each(|w| w.join().unwrap());
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.read_index().unwrap().manifests.len(), 80, "no writer dropped another's entry");
     }
 }
