@@ -15,13 +15,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/env.sh
 data="${1:-../shared/datasets/fashion-mnist}"
-[[ -f "$data/train-images-idx3-ubyte" || -f "$data/train-images-idx3-ubyte.gz" ]] \
-  || { echo "bench: no Fashion-MNIST in $data (pass DATA_DIR, or fetch it with: byzhost data fetch --dir $data)" >&2; exit 2; }
+require_fashion_mnist "$data"
 BYZHOST_MPI=1 scripts/setup.sh
 out=target/bench/mpi
 rm -rf "$out"
 mkdir -p "$out"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+export_mpirun_settings
 
 # run NAME RANKS FLAGS...: one epoch, one process (RANKS = 1) or under mpirun.
 run() {

@@ -13,8 +13,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/env.sh
 data="${1:-../shared/datasets/fashion-mnist}"
-[[ -f "$data/train-images-idx3-ubyte" || -f "$data/train-images-idx3-ubyte.gz" ]] \
-  || { echo "bench: no Fashion-MNIST in $data (pass DATA_DIR, or fetch it with: byzhost data fetch --dir $data)" >&2; exit 2; }
+require_fashion_mnist "$data"
 scripts/setup.sh
 cargo bench --quiet -p byzhost --bench policies --no-run 2>/dev/null
 out=target/bench

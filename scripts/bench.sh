@@ -18,8 +18,7 @@ cd "$root"
 source scripts/env.sh
 data="${1:-../shared/datasets/fashion-mnist}"
 epochs="${2:-1}"
-[[ -f "$data/train-images-idx3-ubyte" || -f "$data/train-images-idx3-ubyte.gz" ]] \
-  || { echo "bench: no Fashion-MNIST in $data (pass DATA_DIR, or fetch it with: byzhost data fetch --dir $data)" >&2; exit 2; }
+require_fashion_mnist "$data"
 scripts/setup.sh
 # Everything is compiled before the first measurement, so no build competes with one.
 cargo build --release --quiet -p byzhost-train --example floor

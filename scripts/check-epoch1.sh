@@ -16,7 +16,7 @@ launcher=()
 if [[ "${RANKS:-1}" -gt 1 ]]; then
   BYZHOST_MPI=1 scripts/setup.sh >/dev/null
   launcher=(mpirun --oversubscribe -np "$RANKS")
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+  export_mpirun_settings
 else
   cargo build --release -q -p byzhost
 fi

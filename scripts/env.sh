@@ -12,3 +12,15 @@ export PYTHON_SYS_EXECUTABLE="$BYZHOST_TORCH_VENV/bin/python"
 export PATH="$BYZHOST_TORCH_VENV/bin:$PATH"
 torch_lib="$(ls -d "$BYZHOST_TORCH_VENV"/lib/python3*/site-packages/torch/lib 2>/dev/null | head -n1 || true)"
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+# require_fashion_mnist DIR: the benchmarks' data check; exits naming what to do.
+require_fashion_mnist() {
+  [[ -f "$1/train-images-idx3-ubyte" || -f "$1/train-images-idx3-ubyte.gz" ]] \
+    || { echo "bench: no Fashion-MNIST in $1 (pass DATA_DIR, or fetch it with: byzhost data fetch --dir $1)" >&2; exit 2; }
+}
+
+# mpirun as these scripts call it: allowed as root, and OpenMPI's shared-memory transport
+# copying through a buffer instead of reading the peer's memory, which containers forbid.
+export_mpirun_settings() {
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+}
