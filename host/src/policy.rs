@@ -183,16 +183,21 @@ impl Crafted {
     /// honest neighbour) pair in the order of the context. `None` when `sender` is not a
     /// Byzantine node of `ctx`, or `receiver` not one of its honest neighbours.
     pub fn message(&self, ctx: &AttackContext, sender: u32, receiver: u32) -> Option<&[f32]> {
-        let dim = ctx.dim as usize;
+        let (row, dim) = (self.row(ctx, sender, receiver)?, ctx.dim as usize);
+        self.vectors.get(row * dim..(row + 1) * dim)
+    }
+
+    /// Which row of `vectors` holds [`Crafted::message`]'s message (several pairs share a
+    /// row when messages are broadcast).
+    pub fn row(&self, ctx: &AttackContext, sender: u32, receiver: u32) -> Option<usize> {
         let b = ctx.byzantine.iter().position(|b| b.id == sender)?;
-        let row = match self.mode {
-            SendMode::Broadcast => b,
+        match self.mode {
+            SendMode::Broadcast => Some(b),
             SendMode::PerReceiver => {
                 let before: usize = ctx.byzantine[..b].iter().map(|x| x.honest_neighbors.len()).sum();
-                before + ctx.byzantine[b].honest_neighbors.iter().position(|&r| r == receiver)?
+                Some(before + ctx.byzantine[b].honest_neighbors.iter().position(|&r| r == receiver)?)
             }
-        };
-        self.vectors.get(row * dim..(row + 1) * dim)
+        }
     }
 }
 

@@ -192,7 +192,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         Ok((sandbox, store, defense, attack))
     });
     let (sandbox, store, defense, attack) = ranks.agree(loaded)?;
-    let mut sim = ranks.agree(Simulation::new(&exp, &sandbox, &defense.policy, attack.as_ref().map(|a| &*a.policy), Ranks::world()))?;
+    let mut sim = ranks.agree(Simulation::new(&exp, &sandbox, &defense.policy, attack.as_ref().map(|a| &*a.policy), &ranks))?;
     // Rank 0 keeps the record; the others only compute.
     let dir =
         ranks.agree(ranks.is_root().then(|| start_record(&args, &exp, &out, store.as_ref(), &defense, attack.as_ref())).transpose())?;

@@ -12,9 +12,6 @@ use std::ops::Range;
 
 pub use agree::{is_agreed, Agreed, RemoteError};
 
-/// Whether this binary was built with MPI support (`byzhost --version` says so).
-pub const MPI_COMPILED_IN: bool = cfg!(feature = "mpi");
-
 /// A value that travels between ranks as it lies in memory.
 #[cfg(feature = "mpi")]
 pub trait Element: Copy + Default + mpi::datatype::Equivalence {}
@@ -55,23 +52,34 @@ pub fn start() -> Session {
 }
 
 /// The variables an MPI launcher gives its processes (OpenMPI's, PMIx's, and MPICH's).
-pub const LAUNCHER_VARIABLES: &[&str] = &["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"];
+const LAUNCHER_VARIABLES: &[&str] = &["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"];
 
 /// True when the environment says an MPI launcher started this process.
 pub fn launched_by_mpirun() -> bool {
     LAUNCHER_VARIABLES.iter().any(|v| std::env::var_os(v).is_some())
 }
 
+/// Whether `name` is one of the variables an MPI launcher sets (OpenMPI's, PMIx's, MPICH's):
+/// a process started by a rank must drop them, or it would take itself for a rank.
+pub fn is_launcher_variable(name: &str) -> bool {
+    ["OMPI_", "PMIX_", "PMI_", "OPAL_"].iter().any(|prefix| name.starts_with(prefix))
+}
+
+/// The ranks MPI placed on this machine (1 outside MPI, and in a build without it, where
+/// every process runs alone).
+fn local_ranks() -> usize {
+    if !cfg!(feature = "mpi") {
+        return 1;
+    }
+    let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"].iter().find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok());
+    local.unwrap_or(1).max(1)
+}
+
 /// Cores for one rank's defense-call threads: the machine's, shared by the ranks MPI
 /// placed on it (their number changes no result).
 pub fn cores_per_rank() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let local_ranks = if cfg!(feature = "mpi") {
-        ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"].iter().find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
-    } else {
-        None
-    };
-    (cores / local_ranks.unwrap_or(1).max(1)).max(1)
+    (cores / local_ranks()).max(1)
 }
 
 /// libtorch threads for `--threads 0` (auto) under an MPI launcher: as many as the

@@ -42,8 +42,7 @@ pub(super) fn start() -> Option<mpi::environment::Universe> {
 /// changes no result.
 fn wait_passively_beside_other_ranks() {
     use std::os::unix::process::CommandExt;
-    let local_ranks = std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(1);
-    if local_ranks <= 1 || std::env::var_os(crate::record::machine::OMP_WAIT_POLICY).is_some() {
+    if super::local_ranks() <= 1 || std::env::var_os(crate::record::machine::OMP_WAIT_POLICY).is_some() {
         return;
     }
     let Ok(exe) = std::env::current_exe() else { return };

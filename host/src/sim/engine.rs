@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use byzhost_train::data::DataSplit;
 use byzhost_train::tensors::{Samples, Shard};
-use byzhost_train::{BatchLoss, RoundLosses, Steps, Trainer, DIM};
+use byzhost_train::{BatchLoss, Steps, Trainer, DIM};
 
 use super::defenses::{self, DefensePool, RoundInputs};
 use super::exchange::{self, Messages};
@@ -49,7 +49,7 @@ pub struct Simulation<'a> {
     /// Row of each node id in the model matrices (regular nodes only).
     row_of: Vec<Option<usize>>,
     /// This process's place in the job, and the rows it trains, evaluates and aggregates.
-    ranks: Ranks,
+    ranks: &'a Ranks,
     own: Range<usize>,
     trainer: Trainer,
     defenses: DefensePool,
@@ -89,9 +89,8 @@ struct EpochTally {
     exchange: Duration,
     agg_ms: Vec<f64>,
     attack_ms: f64,
-    /// The own nodes' training losses, round after round, and how each round sums them.
+    /// The own nodes' training losses (node after node, τ each), round after round.
     losses: Vec<f32>,
-    loss_order: RoundLosses,
     loss_rounds: usize,
     diverged: Option<DivergedAt>,
 }
@@ -103,7 +102,7 @@ impl<'a> Simulation<'a> {
         sandbox: &Sandbox,
         defense: &LoadedPolicy,
         attack: Option<&LoadedPolicy>,
-        ranks: Ranks,
+        ranks: &'a Ranks,
     ) -> Result<Self> {
         let device = exp.device.torch()?;
         let data = load_data(exp)?;
@@ -343,9 +342,8 @@ impl<'a> Simulation<'a> {
         let steps = Steps { per_round: self.exp.local_steps, lr: self.exp.lr, weight_decay: self.exp.weight_decay };
         let own_local = &mut self.local[self.own.start * DIM..self.own.end * DIM];
         let losses = self.trainer.round(epoch, r as usize, &steps, &self.models, own_local);
-        tally.losses.extend_from_slice(&losses.values);
+        tally.losses.extend_from_slice(&losses);
         tally.loss_rounds += 1;
-        tally.loss_order = RoundLosses { values: Vec::new(), ..losses };
         tally.train += started.elapsed();
     }
 
@@ -399,20 +397,19 @@ impl<'a> Simulation<'a> {
         if !self.ranks.is_root() {
             return None;
         }
-        // Rank r sent its rounds one after another: put each round's rows back in node order.
+        // Rank r sent its rounds one after another: put each round's nodes back in order.
         let tau = self.exp.local_steps;
-        let per_rank: Vec<usize> = self.blocks().iter().map(|b| b.len() * tau * tally.loss_rounds).collect();
+        let per_round: Vec<usize> = self.blocks().iter().map(|b| b.len() * tau).collect();
         let mut loss_sum = 0.0;
         let mut round_values = Vec::with_capacity(self.ids.len() * tau);
         for t in 0..tally.loss_rounds {
             round_values.clear();
-            let mut start = 0;
-            for &len in &per_rank {
-                let per_round = len / tally.loss_rounds.max(1);
-                round_values.extend_from_slice(&losses[start + t * per_round..start + (t + 1) * per_round]);
-                start += len;
+            let mut rank_start = 0;
+            for &len in &per_round {
+                round_values.extend_from_slice(&losses[rank_start + t * len..rank_start + (t + 1) * len]);
+                rank_start += len * tally.loss_rounds;
             }
-            loss_sum += tally.loss_order.sum_of(&round_values);
+            loss_sum += self.trainer.round_loss_sum(&round_values, tau);
         }
         Some(Gathered { loss_sum, loss_steps: losses.len(), accuracies, agg_ms })
     }

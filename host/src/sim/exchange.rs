@@ -88,22 +88,21 @@ pub fn deliver(
     let mine = ranks.scatter_from_root(parts);
     match round {
         Some(round) => (Messages::Crafted(round), received),
-        None => (unpack(&mine, &pairs(&blocks[ranks.rank()])), received),
+        None => (unpack(mine, &pairs(&blocks[ranks.rank()])), received),
     }
 }
 
 /// The messages of `pairs`, each distinct message once, after a header giving each pair's
 /// message number (as f32 bit patterns, so that one buffer travels).
 fn pack(round: &AttackRound, pairs: &[(u32, u32)]) -> Vec<f32> {
-    let base = round.crafted.vectors.as_ptr() as usize;
+    let crafted = &round.crafted;
     let mut number_of_row: HashMap<usize, u32> = HashMap::new();
     let mut header = Vec::with_capacity(pairs.len());
-    let mut rows: Vec<&[f32]> = Vec::new();
+    let mut rows: Vec<usize> = Vec::new();
     for &(sender, receiver) in pairs {
-        let message = round.crafted.message(&round.ctx, sender, receiver).expect("the attack addressed every honest neighbour");
-        let row = (message.as_ptr() as usize - base) / (DIM * size_of::<f32>());
+        let row = crafted.row(&round.ctx, sender, receiver).expect("the attack addressed every honest neighbour");
         let number = *number_of_row.entry(row).or_insert_with(|| {
-            rows.push(message);
+            rows.push(row);
             rows.len() as u32 - 1
         });
         header.push(f32::from_bits(number));
@@ -111,16 +110,16 @@ fn pack(round: &AttackRound, pairs: &[(u32, u32)]) -> Vec<f32> {
     let mut packed = header;
     packed.reserve(rows.len() * DIM);
     for row in rows {
-        packed.extend_from_slice(row);
+        packed.extend_from_slice(&crafted.vectors[row * DIM..(row + 1) * DIM]);
     }
     packed
 }
 
 /// [`pack`]'s buffer read back for the same `pairs`.
-fn unpack(packed: &[f32], pairs: &[(u32, u32)]) -> Messages {
-    let (header, rows) = packed.split_at(pairs.len());
-    let row_of = pairs.iter().zip(header).map(|(&pair, number)| (pair, number.to_bits() as usize)).collect();
-    Messages::Forwarded { row_of, rows: rows.to_vec() }
+fn unpack(mut packed: Vec<f32>, pairs: &[(u32, u32)]) -> Messages {
+    let rows = packed.split_off(pairs.len());
+    let row_of = pairs.iter().zip(&packed).map(|(&pair, number)| (pair, number.to_bits() as usize)).collect();
+    Messages::Forwarded { row_of, rows }
 }
 
 /// Bytes one round's all-gather moves, and the least any exchange could move for the same
@@ -201,7 +200,7 @@ mod tests {
             let packed = pack(&round, &pairs);
             let distinct = if mode == SendMode::Broadcast { 1 } else { 2 };
             assert_eq!(packed.len(), pairs.len() + distinct * DIM, "each distinct message once ({mode:?})");
-            let delivered = unpack(&packed, &pairs);
+            let delivered = unpack(packed, &pairs);
             for &(sender, receiver) in &pairs {
                 assert_eq!(delivered.message(sender, receiver), round.crafted.message(&round.ctx, sender, receiver), "{mode:?}");
             }

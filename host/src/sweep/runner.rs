@@ -53,7 +53,7 @@ pub fn run_cells(cells: &[Cell], opts: &SweepOptions, ranks: &Ranks) -> Result<V
     std::fs::create_dir_all(opts.out.join(".cells")).with_context(|| format!("--out: cannot create {}", opts.out.display()))?;
     let exe = std::env::current_exe().context("locating the byzhost executable")?;
     let (outcomes, queue) = plan(cells, opts)?;
-    let mut schedule = Schedule { total: queue.len(), queue, outcomes, handed_out: 0, finished: 0 };
+    let mut schedule = Schedule { total: queue.len(), queue, outcomes, handed_out: 0, finished: 0, ranks: ranks.size() };
     let mut helpers = super::ranks::Helpers::new(ranks);
     let mut running: Vec<(usize, Child)> = Vec::new();
     loop {
@@ -84,6 +84,8 @@ pub(super) struct Schedule {
     total: usize,
     handed_out: usize,
     finished: usize,
+    /// Ranks running cells (1 without MPI).
+    ranks: usize,
 }
 
 impl Schedule {
@@ -108,7 +110,7 @@ impl Schedule {
                 _ => "starting",
             };
             self.handed_out += 1;
-            eprintln!("[{}/{}] {label} ({verb}{})", self.handed_out, self.total, on_rank(rank));
+            eprintln!("[{}/{}] {label} ({verb}{})", self.handed_out, self.total, self.on_rank(rank));
             return Ok(Some((i, command)));
         }
         Ok(None)
@@ -119,15 +121,15 @@ impl Schedule {
         self.finished += 1;
         self.outcomes[i].success = success;
         let how = if success { "done" } else { "FAILED (see its log.txt)" };
-        eprintln!("[{}/{}] {} {how}{}", self.finished, self.total, self.outcomes[i].label, on_rank(rank));
+        eprintln!("[{}/{}] {} {how}{}", self.finished, self.total, self.outcomes[i].label, self.on_rank(rank));
     }
-}
 
-/// ", on rank R" under MPI; nothing for rank 0 alone.
-fn on_rank(rank: usize) -> String {
-    match crate::ranks::Ranks::world().size() {
-        1 => String::new(),
-        _ => format!(", on rank {rank}"),
+    /// ", on rank R" under MPI; nothing for one process.
+    fn on_rank(&self, rank: usize) -> String {
+        match self.ranks {
+            1 => String::new(),
+            _ => format!(", on rank {rank}"),
+        }
     }
 }
 
@@ -227,7 +229,7 @@ impl CellCommand {
         // take the launcher's variables for its own and start MPI a second time.
         for (name, _) in std::env::vars_os() {
             let name = name.to_string_lossy();
-            if ["OMPI_", "PMIX_", "PMI_", "OPAL_"].iter().any(|p| name.starts_with(p)) {
+            if crate::ranks::is_launcher_variable(&name) {
                 cmd.env_remove(name.as_ref());
             }
         }

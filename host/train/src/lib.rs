@@ -15,7 +15,7 @@ pub mod trainer;
 pub use batched::StackedNets;
 pub use model::{initial_params, Net, DIM, EVAL_CHUNK};
 pub use tch::Device;
-pub use trainer::{BatchLoss, RoundLosses, Steps, Trainer};
+pub use trainer::{BatchLoss, Steps, Trainer};
 
 /// libtorch's intra-op threads now.
 pub fn threads() -> usize {

@@ -24,30 +24,6 @@ pub struct Steps {
     pub weight_decay: f64,
 }
 
-/// The training losses of a round: one per node and local step, node after node.
-#[derive(Clone, Debug, Default)]
-pub struct RoundLosses {
-    pub values: Vec<f32>,
-    /// Local steps per node (τ).
-    pub per_round: usize,
-    /// Whether the stacked path computed them (it sums a step's nodes first).
-    pub stacked: bool,
-}
-
-impl RoundLosses {
-    /// The round's losses of `values` (every node's, node after node, as in `values`)
-    /// summed in the order the path adds them up, so that a round split over processes and
-    /// put back together sums exactly as one process does.
-    pub fn sum_of(&self, values: &[f32]) -> f64 {
-        let tau = self.per_round.max(1);
-        if self.stacked {
-            let nodes = values.len() / tau;
-            return (0..tau).map(|s| (0..nodes).map(|n| values[n * tau + s] as f64).sum::<f64>()).fold(0.0, |a, b| a + b);
-        }
-        values.iter().fold(0.0, |sum, &l| sum + l as f64)
-    }
-}
-
 pub struct Trainer {
     nets: Vec<Net>,
     shards: Vec<Shard>,
@@ -74,13 +50,26 @@ impl Trainer {
         BatchLoss { batch: self.last_batches[row].clone(), net: None, device: self.device }
     }
 
+    /// The losses of one round, as [`Trainer::round`] returns them for every node (node
+    /// after node, `per_round` steps each), summed in the order this trainer's path adds
+    /// them up (the stacked path sums a step's nodes first), so that a round split over
+    /// processes and put back together sums exactly as one process does.
+    pub fn round_loss_sum(&self, values: &[f32], per_round: usize) -> f64 {
+        let tau = per_round.max(1);
+        if self.stacked.is_some() {
+            let nodes = values.len() / tau;
+            return (0..tau).map(|s| (0..nodes).map(|n| values[n * tau + s] as f64).sum::<f64>()).fold(0.0, |a, b| a + b);
+        }
+        values.iter().fold(0.0, |sum, &l| sum + l as f64)
+    }
+
     /// Round `round` (counted within `epoch`) of local training; every node leaves its
     /// trained model in its row of `local`. The stacked path starts from the rows of
     /// `models`; the per-node path from each node's net, which holds the same model except
     /// after a round that diverged (then it holds what that round trained).
-    pub fn round(&mut self, epoch: u32, round: usize, steps: &Steps, models: &[f32], local: &mut [f32]) -> RoundLosses {
+    pub fn round(&mut self, epoch: u32, round: usize, steps: &Steps, models: &[f32], local: &mut [f32]) -> Vec<f32> {
         let tau = steps.per_round;
-        let mut losses = RoundLosses { values: vec![0.0; self.shards.len() * tau], per_round: tau, stacked: self.stacked.is_some() };
+        let mut losses = vec![0.0; self.shards.len() * tau];
         let last = tau - 1;
         if let Some(stacked) = self.stacked.as_mut() {
             stacked.load_all(models);
@@ -89,7 +78,7 @@ impl Trainer {
                 let (xs, ys): (Vec<Tensor>, Vec<Tensor>) = self.shards.iter_mut().map(|shard| shard.batch(epoch, step)).unzip();
                 let step_losses = stacked.sgd_step(&Tensor::stack(&xs, 0), &Tensor::stack(&ys, 0), steps.lr, steps.weight_decay);
                 for (node, &l) in step_losses.iter().enumerate() {
-                    losses.values[node * tau + s] = l;
+                    losses[node * tau + s] = l;
                 }
                 if s == last {
                     for ((batch, x), y) in self.last_batches.iter().zip(xs).zip(ys) {
@@ -103,7 +92,7 @@ impl Trainer {
         for (row, (net, shard)) in self.nets.iter_mut().zip(&mut self.shards).enumerate() {
             for s in 0..tau {
                 let (x, y) = shard.batch(epoch, round * tau + s);
-                losses.values[row * tau + s] = net.sgd_step(&x, &y, steps.lr, steps.weight_decay);
+                losses[row * tau + s] = net.sgd_step(&x, &y, steps.lr, steps.weight_decay);
                 if s == last {
                     remember(&self.last_batches[row], x, y);
                 }
